@@ -1,0 +1,123 @@
+#pragma once
+// Supervisor: owns the component processes of one cluster.
+//
+// Contract:
+// - start() forks and execs a child in its own process group with
+//   PR_SET_PDEATHSIG(SIGKILL) armed before exec (and the parent-already-gone
+//   race closed by checking getppid() after arming), stdout and stderr
+//   appended to the spec's log file, stdin from /dev/null, and every other
+//   inherited fd closed. Signals go to the whole process group.
+// - Exits are noticed at once through a pidfd registered with the
+//   io_context (no polling); the exit code or signal and the time are kept,
+//   and the on_exit callback runs for every exit, expected or not.
+// - stop() sends SIGTERM (resuming a paused process first), waits up to the
+//   spec's stop_grace, then SIGKILLs. kill() sends a signal and returns.
+// - The destructor SIGKILLs and reaps every process still running.
+// Threading: all calls from the io_context's thread. The thread that calls
+// start() must outlive the children: PDEATHSIG fires when that thread ends.
+
+#include <utility>  // before Asio: Boost 1.74 awaitable.hpp needs std::exchange
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include <sys/types.h>
+
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/result.h"
+
+namespace shakeout::cluster {
+
+namespace asio = boost::asio;
+
+struct ProcessSpec {
+  std::string name;                        // unique within a supervisor: "etcd-1"
+  std::vector<std::string> argv;           // argv[0]: a path, or a name looked up in PATH
+  std::map<std::string, std::string> env;  // added to (or replacing in) the inherited environment
+  std::filesystem::path log_file;          // stdout+stderr, appended
+  std::filesystem::path working_dir;       // empty = inherit
+  Millis stop_grace{2000};
+};
+
+struct ExitStatus {
+  bool signaled = false;
+  int code = 0;  // exit code, or the signal number when signaled
+  SteadyTime at{};
+  std::string describe() const;  // "exit code 1", "killed by SIGKILL"
+};
+
+enum class ProcessState { kRunning, kPaused, kExited };
+const char* to_string(ProcessState state);
+
+struct ProcessInfo {
+  std::string name;
+  pid_t pid = 0;
+  ProcessState state = ProcessState::kExited;
+  SteadyTime started_at{};
+  uint64_t start_ticks = 0;           // /proc/<pid>/stat field 22, to tell pid reuse apart
+  int restarts = 0;
+  std::optional<ExitStatus> last_exit;
+  std::filesystem::path log_file;
+};
+
+class Supervisor {
+ public:
+  using ExitCallback = std::function<void(const ProcessInfo&, const ExitStatus&)>;
+
+  explicit Supervisor(asio::io_context& io, const Clock& clock = system_clock());
+  ~Supervisor();
+  Supervisor(const Supervisor&) = delete;
+  Supervisor& operator=(const Supervisor&) = delete;
+
+  // Starts a new process; kAlreadyExists if the name is running, kInvalidArgument
+  // for an empty argv, kIo if the program cannot be executed (exec failure is
+  // reported synchronously through a close-on-exec pipe).
+  Status start(ProcessSpec spec);
+
+  // SIGTERM, then SIGKILL after stop_grace; waits for the exit.
+  asio::awaitable<Status> stop(std::string name);
+  // Sends `signal` to the process group; does not wait.
+  Status kill(const std::string& name, int signal = 9);
+  Status pause(const std::string& name);   // SIGSTOP
+  Status resume(const std::string& name);  // SIGCONT
+  // stop() then start() with the same spec; restarts counter incremented.
+  asio::awaitable<Status> restart(std::string name);
+  // Completes when the process has exited (at once if it already has).
+  asio::awaitable<Result<ExitStatus>> wait_exit(std::string name);
+  // Stops every running process, in reverse start order.
+  asio::awaitable<void> stop_all();
+
+  // Polls `check` (with short, growing pauses) until it returns true, the
+  // deadline passes (kTimeout) or the process exits (kUnavailable, with its
+  // exit status and the tail of its log in the message).
+  asio::awaitable<Status> wait_ready(std::string name, std::function<asio::awaitable<bool>()> check,
+                                     Millis deadline);
+
+  void on_exit(ExitCallback callback) { on_exit_ = std::move(callback); }
+
+  std::optional<ProcessInfo> info(const std::string& name) const;
+  std::vector<ProcessInfo> list() const;  // in start order
+
+ private:
+  struct Child;
+  asio::io_context& io_;
+  const Clock& clock_;
+  ExitCallback on_exit_;
+  std::vector<std::unique_ptr<Child>> children_;
+};
+
+// Reads /proc/<pid>/stat's start time (clock ticks since boot); 0 if gone.
+uint64_t process_start_ticks(pid_t pid);
+// True if `pid` is alive, not a zombie, and (when start_ticks != 0) is the
+// same process that had that start time.
+bool process_alive(pid_t pid, uint64_t start_ticks = 0);
+
+}  // namespace shakeout::cluster
