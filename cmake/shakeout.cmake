@@ -10,6 +10,10 @@ endfunction()
 
 # shakeout_test(<name> SOURCES ... DEPS ... [LABELS ...]): a GoogleTest binary
 # whose tests are registered with ctest one by one.
+# Clusters started by tests live under their own runtime root, apart from a
+# user's clusters but shared by all tests so subnet locks coordinate them.
+set(SHAKEOUT_TEST_RUNTIME_DIR "/dev/shm/shakeout-ctest" CACHE PATH "runtime root for tests")
+
 function(shakeout_test name)
   cmake_parse_arguments(ARG "" "TIMEOUT" "SOURCES;DEPS;LABELS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
@@ -20,6 +24,6 @@ function(shakeout_test name)
   endif()
   gtest_discover_tests(${name}
     PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT}
-               ENVIRONMENT "SHAKEOUT_BINARY=$<TARGET_FILE:shakeout>"
+               ENVIRONMENT "SHAKEOUT_BINARY=$<TARGET_FILE:shakeout>;SHAKEOUT_RUNTIME_DIR=${SHAKEOUT_TEST_RUNTIME_DIR}"
     DISCOVERY_TIMEOUT 60)
 endfunction()

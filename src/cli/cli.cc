@@ -1,0 +1,91 @@
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "common/log.h"
+
+namespace shakeout::cli {
+namespace {
+
+constexpr const char* kVersion = "0.1.0";
+
+void add_log_level(CLI::App& app, std::string& level) {
+  app.add_option("--log-level", level, "debug|info|warn|error|off")
+      ->check(CLI::IsMember({"debug", "info", "warn", "error", "off"}));
+}
+
+}  // namespace
+
+int run(int argc, char** argv) {
+  CLI::App app{"shakeout: chaos-engineering and resilience harness for a local mini Kubernetes cluster",
+               "shakeout"};
+  app.require_subcommand(1);
+  std::string log_level = "info";
+  add_log_level(app, log_level);
+
+  UpOptions up_options;
+  std::string profile_name = "fast";
+  auto* up_cmd = app.add_subcommand("up", "Boot a cluster; runs until Ctrl-C unless --detach");
+  up_cmd->add_option("--name", up_options.cluster.name, "cluster name")->capture_default_str();
+  up_cmd->add_option("--nodes", up_options.cluster.nodes, "worker nodes")
+      ->check(CLI::Range(1, cluster::AddressPlan::kMaxNodes))
+      ->capture_default_str();
+  up_cmd->add_option("--etcd-members", up_options.cluster.etcd_members, "etcd members: 1 or 3")
+      ->check(CLI::IsMember({1, 3}))
+      ->capture_default_str();
+  up_cmd->add_option("--profile", profile_name, "timing profile: fast or kubernetes")
+      ->check(CLI::IsMember({"fast", "kubernetes"}))
+      ->capture_default_str();
+  up_cmd->add_flag("--detach,-d", up_options.detach, "return once ready, leaving a supervisor running");
+
+  std::string down_name = "shakeout";
+  bool down_all = false;
+  auto* down_cmd = app.add_subcommand("down", "Stop a cluster and remove what it left (also stale ones)");
+  auto* name_opt = down_cmd->add_option("--name", down_name, "cluster name")->capture_default_str();
+  down_cmd->add_flag("--all", down_all, "every cluster of this user")->excludes(name_opt);
+
+  std::string status_name;
+  bool status_json = false;
+  auto* status_cmd = app.add_subcommand("status", "List clusters, or show one with --name");
+  status_cmd->add_option("--name", status_name, "show this cluster in detail");
+  status_cmd->add_flag("--json", status_json, "print cluster.json records");
+
+  app.add_subcommand("version", "Print the version");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help
+    std::fprintf(stderr, "shakeout: error: %s (see 'shakeout --help')\n", e.what());
+    return kExitUsage;
+  }
+  log::Level level = log::Level::kInfo;
+  log::parse_level(log_level, &level);
+  log::set_level(level);
+
+  const auto root = cluster::default_runtime_root();
+  if (*up_cmd) {
+    cluster::ProfileOptions profile_options;
+    profile_options.name = profile_name;
+    auto profile = cluster::Profile::make(profile_options);
+    if (!profile) {
+      std::fprintf(stderr, "shakeout: error: --profile: %s\n", profile.error().message.c_str());
+      return kExitUsage;
+    }
+    up_options.cluster.profile = std::move(*profile);
+    up_options.cluster.runtime_root = root;
+    if (auto valid = cluster::validate(up_options.cluster); !valid) {
+      std::fprintf(stderr, "shakeout: error: %s\n", valid.error().message.c_str());
+      return kExitUsage;
+    }
+    return up(up_options);
+  }
+  if (*down_cmd) return down(root, down_name, down_all);
+  if (*status_cmd) return status(root, status_name, status_json);
+  std::printf("shakeout %s\n", kVersion);
+  return kExitOk;
+}
+
+}  // namespace shakeout::cli

@@ -1,0 +1,78 @@
+#pragma once
+// Cluster: one running mini Kubernetes cluster owned by this process.
+//
+//   create()  validate options, take the run dir and a 127.C.0.0/16 subnet
+//   start()   launch every component and wait until each is ready
+//   stop()    graceful teardown (SIGTERM, grace, SIGKILL), in reverse order
+//   abort()   SIGKILL everything now; a pending start() then fails fast
+//   ~Cluster  kills what is left, releases the subnet, removes the run dir
+//
+// cluster.json in the run dir is rewritten whenever a process starts or exits,
+// so `shakeout status` and `shakeout down` in other processes see the truth.
+// Threading: everything on the io_context's thread.
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cluster/address_plan.h"
+#include "cluster/etcd_members.h"
+#include "cluster/profile.h"
+#include "cluster/run_dir.h"
+#include "cluster/supervisor.h"
+#include "common/result.h"
+
+namespace shakeout::cluster {
+
+struct ClusterOptions {
+  std::string name = "shakeout";
+  int nodes = 1;
+  int etcd_members = 1;
+  Profile profile = Profile::fast();
+  std::filesystem::path runtime_root = default_runtime_root();
+  Millis start_timeout{30000};
+  std::string etcd_binary = "etcd";
+};
+
+// kInvalidArgument naming the bad field.
+Status validate(const ClusterOptions& options);
+
+class Cluster {
+ public:
+  static Result<std::unique_ptr<Cluster>> create(asio::io_context& io, ClusterOptions options);
+  ~Cluster();
+  Cluster(const Cluster&) = delete;
+  Cluster& operator=(const Cluster&) = delete;
+
+  asio::awaitable<Status> start();
+  asio::awaitable<void> stop();
+  void abort();
+
+  const ClusterOptions& options() const { return options_; }
+  const AddressPlan& addresses() const { return addresses_; }
+  const RunDir& run_dir() const { return run_dir_; }
+  const EtcdClusterPlan& etcd() const { return etcd_; }
+  Supervisor& supervisor() { return supervisor_; }
+  // The record as last written to cluster.json.
+  const ClusterRecord& record() const { return record_; }
+
+ private:
+  Cluster(asio::io_context& io, ClusterOptions options, RunDir run_dir, SubnetLease subnet);
+  void write_record(const std::string& state);
+
+  ClusterOptions options_;
+  // Declaration order is teardown order in reverse: the supervisor (and its
+  // processes) goes first, then the subnet lease, then the run dir.
+  RunDir run_dir_;
+  SubnetLease subnet_;
+  AddressPlan addresses_;
+  EtcdClusterPlan etcd_;
+  ClusterRecord record_;
+  Supervisor supervisor_;
+};
+
+}  // namespace shakeout::cluster

@@ -1,0 +1,204 @@
+// Boots real clusters (real etcd) with the fast profile.
+
+#include "cluster/cluster.h"
+
+#include <unistd.h>
+
+#include <boost/asio/detached.hpp>
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "common/async.h"
+#include "etcd/client.h"
+#include "test_support.h"
+
+namespace shakeout::cluster {
+namespace {
+
+using namespace std::chrono_literals;
+using shakeout::testing::processes_matching;
+using shakeout::testing::wait_no_processes_matching;
+
+ClusterOptions test_options(const std::string& suffix, int members) {
+  ClusterOptions options;
+  options.name = fmt::format("it-{}-{}", ::getpid(), suffix);
+  options.etcd_members = members;
+  options.nodes = 2;
+  return options;
+}
+
+etcd::Client client_for(asio::io_context& io, const Cluster& cluster) {
+  etcd::Config config;
+  config.endpoints = cluster.etcd().client_urls();
+  config.request_timeout = 3000ms;
+  return etcd::Client(io.get_executor(), config);
+}
+
+class ClusterTest : public ::testing::Test {
+ protected:
+  // Whatever a test does, nothing of its cluster may outlive it.
+  void TearDown() override {
+    cluster_.reset();
+    if (!run_dir_.empty()) {
+      EXPECT_TRUE(wait_no_processes_matching(run_dir_, 5000ms).empty()) << "processes left in " << run_dir_;
+      EXPECT_FALSE(fs::exists(run_dir_)) << run_dir_;
+    }
+  }
+
+  Cluster& boot(ClusterOptions options) {
+    auto created = Cluster::create(io_, std::move(options));
+    if (!created) throw std::runtime_error(created.error().message);
+    cluster_ = std::move(*created);
+    run_dir_ = cluster_->run_dir().path().string();
+    auto started = run_blocking(io_, cluster_->start());
+    if (!started) throw std::runtime_error(started.error().describe());
+    return *cluster_;
+  }
+
+  asio::io_context io_;
+  std::unique_ptr<Cluster> cluster_;
+  std::string run_dir_;
+};
+
+TEST_F(ClusterTest, OneMemberBootsServesAndRecordsItself) {
+  Cluster& cluster = boot(test_options("one", 1));
+  const auto& record = cluster.record();
+  EXPECT_EQ(record.state, "ready");
+  ASSERT_EQ(record.processes.size(), 1u);
+  EXPECT_EQ(record.processes[0].name, "etcd-1");
+  EXPECT_EQ(record.processes[0].state, "running");
+  EXPECT_EQ(record.processes[0].addresses.at("client"), cluster.addresses().etcd_client_url(1));
+  ASSERT_EQ(record.nodes.size(), 2u);
+  EXPECT_EQ(record.nodes[1].ip, cluster.addresses().node_ip(2));
+
+  auto on_disk = read_record(cluster.run_dir().path());
+  ASSERT_TRUE(on_disk.ok());
+  EXPECT_EQ(on_disk->state, "ready");
+  EXPECT_EQ(on_disk->processes.at(0).pid, record.processes[0].pid);
+  EXPECT_EQ(on_disk->supervisor_pid, ::getpid());
+
+  // The member's command line carries the profile's timings.
+  const auto pids = processes_matching(cluster.run_dir().path().string());
+  ASSERT_EQ(pids.size(), 1u);
+  EXPECT_EQ(pids[0], record.processes[0].pid);
+
+  auto client = client_for(io_, cluster);
+  auto put = run_blocking(io_, client.put("/k", "v"));
+  ASSERT_TRUE(put.ok()) << put.error().describe();
+  auto got = run_blocking(io_, client.range("/k"));
+  ASSERT_TRUE(got.ok());
+  ASSERT_EQ(got->kvs.size(), 1u);
+  EXPECT_EQ(got->kvs[0].value, "v");
+
+  run_blocking(io_, cluster.stop());
+  EXPECT_TRUE(processes_matching(cluster.run_dir().path().string()).empty());
+}
+
+TEST_F(ClusterTest, ThreeMembersElectExactlyOneLeaderAndSurviveItsDeath) {
+  Cluster& cluster = boot(test_options("three", 3));
+  auto client = client_for(io_, cluster);
+  auto leader = run_blocking(io_, etcd::find_leader(client));
+  ASSERT_TRUE(leader.ok()) << leader.error().describe();
+
+  // Exactly one member is leader, and it is the one find_leader named.
+  int leaders = 0;
+  std::string leader_name;
+  for (const auto& m : cluster.etcd().members) {
+    auto s = run_blocking(io_, client.status(m.client_url));
+    ASSERT_TRUE(s.ok()) << s.error().describe();
+    if (s->leader == s->header.member_id) {
+      ++leaders;
+      leader_name = m.name;
+      EXPECT_EQ(m.client_url, leader->endpoint);
+      EXPECT_EQ(s->header.member_id, leader->member_id);
+    }
+  }
+  ASSERT_EQ(leaders, 1);
+
+  ASSERT_TRUE(cluster.supervisor().kill(leader_name, SIGKILL).ok());
+  auto exit = run_blocking(io_, cluster.supervisor().wait_exit(leader_name));
+  ASSERT_TRUE(exit.ok());
+  EXPECT_TRUE(exit->signaled);
+
+  // A new leader appears among the survivors and the client keeps working.
+  Result<etcd::LeaderInfo> next = make_error(ErrorCode::kUnavailable, "not yet");
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    next = run_blocking(io_, etcd::find_leader(client));
+    if (next && next->member_id != leader->member_id) break;
+    std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_TRUE(next.ok()) << next.error().describe();
+  EXPECT_NE(next->member_id, leader->member_id);
+  EXPECT_GT(next->raft_term, leader->raft_term);
+  auto put = run_blocking(io_, client.put("/after-failover", "yes"));
+  ASSERT_TRUE(put.ok()) << put.error().describe();
+  auto got = run_blocking(io_, client.range("/after-failover"));
+  ASSERT_TRUE(got.ok()) << got.error().describe();
+  EXPECT_EQ(got->kvs.at(0).value, "yes");
+
+  // cluster.json shows the member as exited.
+  auto on_disk = read_record(cluster.run_dir().path());
+  ASSERT_TRUE(on_disk.ok());
+  for (const auto& p : on_disk->processes) {
+    EXPECT_EQ(p.state, p.name == leader_name ? "exited" : "running") << p.name;
+  }
+}
+
+TEST_F(ClusterTest, TwoClustersRunSideBySideOnDifferentSubnets) {
+  Cluster& first = boot(test_options("a", 1));
+  auto second = Cluster::create(io_, test_options("b", 1));
+  ASSERT_TRUE(second.ok()) << second.error().message;
+  const auto second_dir = (*second)->run_dir().path().string();
+  auto started = run_blocking(io_, (*second)->start());
+  ASSERT_TRUE(started.ok()) << started.error().describe();
+  EXPECT_NE(first.addresses().subnet(), (*second)->addresses().subnet());
+  second->reset();
+  EXPECT_TRUE(wait_no_processes_matching(second_dir, 5000ms).empty());
+  EXPECT_FALSE(fs::exists(second_dir));
+}
+
+TEST_F(ClusterTest, SameNameTwiceIsRefused) {
+  boot(test_options("dup", 1));
+  auto again = Cluster::create(io_, test_options("dup", 1));
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.error().code, ErrorCode::kAlreadyExists);
+}
+
+TEST_F(ClusterTest, AbortMakesAPendingStartFailFast) {
+  auto options = test_options("abort", 3);
+  options.start_timeout = 120s;
+  auto created = Cluster::create(io_, options);
+  ASSERT_TRUE(created.ok());
+  cluster_ = std::move(*created);
+  run_dir_ = cluster_->run_dir().path().string();
+  Status result;
+  bool done = false;
+  asio::co_spawn(io_, [&]() -> asio::awaitable<void> {
+    result = co_await cluster_->start();
+    done = true;
+  }, asio::detached);
+  // Abort as soon as the members have been launched.
+  while (!done && cluster_->supervisor().list().size() < 3) io_.run_one();
+  cluster_->abort();
+  const auto begin = std::chrono::steady_clock::now();
+  while (!done) io_.run_one();
+  EXPECT_FALSE(result.ok());
+  EXPECT_LT(std::chrono::steady_clock::now() - begin, 60s);  // fails fast, not at the 120s deadline
+}
+
+TEST_F(ClusterTest, AMissingEtcdBinaryFailsStartWithAClearError) {
+  auto options = test_options("noetcd", 1);
+  options.etcd_binary = "/nonexistent/etcd";
+  auto created = Cluster::create(io_, options);
+  ASSERT_TRUE(created.ok());
+  cluster_ = std::move(*created);
+  run_dir_ = cluster_->run_dir().path().string();
+  auto started = run_blocking(io_, cluster_->start());
+  ASSERT_FALSE(started.ok());
+  EXPECT_NE(started.error().message.find("/nonexistent/etcd"), std::string::npos) << started.error().message;
+}
+
+}  // namespace
+}  // namespace shakeout::cluster
