@@ -9,10 +9,16 @@
 // Contract:
 // - Every call has a deadline (Config::request_timeout); on expiry the call
 //   fails with ErrorCode::kTimeout and its connection is closed.
+//   (Added for clarity:) the deadline bounds each endpoint attempt, so a call
+//   returns within endpoints x request_timeout; for watch() it bounds opening
+//   the stream, while next() waits as long as the stream is open.
 // - Calls fail over across endpoints: a connection error or timeout on one
 //   endpoint moves the call (and later calls) to the next one, until each
 //   endpoint has been tried once. Errors etcd itself returns (a failed
-//   compare, a compacted revision) are not retried.
+//   compare, a compacted revision) are not retried, except "unavailable"
+//   ones (no leader, leader changed, request timed out): those move on too,
+//   so a put whose outcome was unknown may be applied twice; guard it with
+//   a txn where that matters.
 // - A compacted revision is ErrorCode::kCompacted, for range and watch alike.
 // Threading: a Client lives on one executor (one io_context thread) and is
 // not thread-safe; run several clients for several threads.
@@ -196,13 +202,20 @@ class Client {
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
-  asio::awaitable<Result<RangeResponse>> range(std::string key, RangeOptions options = {});
+  // One-argument overloads instead of `options = {}`: g++ 12 destroys a
+  // defaulted argument of class type twice when the call is the operand of
+  // co_await inside a coroutine (a crash in every caller). Call sites read
+  // the same as with a default argument.
+  asio::awaitable<Result<RangeResponse>> range(std::string key);
+  asio::awaitable<Result<RangeResponse>> range(std::string key, RangeOptions options);
   asio::awaitable<Result<PutResponse>> put(std::string key, std::string value, PutOptions options = {});
-  asio::awaitable<Result<DeleteResponse>> del(std::string key, DeleteOptions options = {});
+  asio::awaitable<Result<DeleteResponse>> del(std::string key);
+  asio::awaitable<Result<DeleteResponse>> del(std::string key, DeleteOptions options);
   asio::awaitable<Result<TxnResponse>> txn(TxnRequest request);
 
   // Opens a watch; fails if no endpoint accepts the stream.
-  asio::awaitable<Result<std::unique_ptr<Watch>>> watch(std::string key, WatchOptions options = {});
+  asio::awaitable<Result<std::unique_ptr<Watch>>> watch(std::string key);
+  asio::awaitable<Result<std::unique_ptr<Watch>>> watch(std::string key, WatchOptions options);
 
   asio::awaitable<Result<LeaseGrant>> lease_grant(int64_t ttl_seconds);
   // One keepalive round trip; returns the new TTL (0 if the lease expired).
