@@ -17,13 +17,18 @@ set(SHAKEOUT_TEST_RUNTIME_DIR "/dev/shm/shakeout-ctest" CACHE PATH "runtime root
 function(shakeout_test name)
   cmake_parse_arguments(ARG "" "TIMEOUT" "SOURCES;DEPS;LABELS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
-  target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gtest_main)
+  # shakeout_common: the precompiled Asio headers need its compiled Asio.
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS} shakeout_common GTest::gtest GTest::gtest_main)
   target_precompile_headers(${name} REUSE_FROM shakeout_pch)
   if(NOT ARG_TIMEOUT)
     set(ARG_TIMEOUT 120)
   endif()
+  set(labels)
+  if(ARG_LABELS)
+    set(labels LABELS "${ARG_LABELS}")
+  endif()
   gtest_discover_tests(${name}
-    PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT}
+    PROPERTIES ${labels} TIMEOUT ${ARG_TIMEOUT}
                ENVIRONMENT "SHAKEOUT_BINARY=$<TARGET_FILE:shakeout>;SHAKEOUT_RUNTIME_DIR=${SHAKEOUT_TEST_RUNTIME_DIR}"
     DISCOVERY_TIMEOUT 60)
 endfunction()

@@ -22,6 +22,7 @@ int run(int argc, char** argv) {
   CLI::App app{"shakeout: chaos-engineering and resilience harness for a local mini Kubernetes cluster",
                "shakeout"};
   app.require_subcommand(1);
+  app.fallthrough();  // --log-level also after the subcommand
   std::string log_level = "info";
   add_log_level(app, log_level);
 

@@ -209,16 +209,18 @@ void from_json(const nlohmann::json& j, ClusterRecord& r) {
   r.etcd_endpoints = j.value("etcdEndpoints", std::vector<std::string>{});
   r.nodes.clear();
   for (const auto& n : j.value("nodes", nlohmann::json::array())) {
-    r.nodes.push_back({n.at("name"), n.at("ip"), n.at("podCIDR")});
+    r.nodes.push_back(
+        {n.at("name").get<std::string>(), n.at("ip").get<std::string>(), n.at("podCIDR").get<std::string>()});
   }
   r.processes.clear();
   for (const auto& p : j.at("processes")) {
-    r.processes.push_back({p.at("name"), p.value("role", ""), p.at("pid").get<pid_t>(),
+    r.processes.push_back({p.at("name").get<std::string>(), p.value("role", ""), p.at("pid").get<pid_t>(),
                            p.value("startTicks", uint64_t{0}), p.value("state", ""), p.value("log", ""),
                            p.value("addresses", std::map<std::string, std::string>{})});
   }
   r.timings.clear();
-  for (const auto& [name, value] : j.value("timings", nlohmann::json::object()).items()) {
+  const auto timings = j.value("timings", nlohmann::json::object());  // items() must not outlive it
+  for (const auto& [name, value] : timings.items()) {
     r.timings.emplace_back(name, value.get<std::string>());
   }
 }

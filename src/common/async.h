@@ -14,24 +14,8 @@ namespace shakeout {
 
 namespace asio = boost::asio;
 
-// Runs `task` on `io` until it completes and returns its value; rethrows what
-// it threw. Other work queued on `io` runs too. Must not be called from
-// inside `io.run()`.
-template <typename T>
-T run_blocking(asio::io_context& io, asio::awaitable<T> task) {
-  std::optional<T> value;
-  std::exception_ptr error;
-  asio::co_spawn(io, std::move(task), [&](std::exception_ptr e, T v) {
-    if (e) error = e; else value.emplace(std::move(v));
-  });
-  io.restart();
-  while (!value && !error) {
-    if (io.run_one() == 0) break;
-  }
-  if (error) std::rethrow_exception(error);
-  return std::move(*value);
-}
-
+// Runs `task` on `io` until it completes; rethrows what it threw. Other work
+// queued on `io` runs too. Must not be called from inside `io.run()`.
 inline void run_blocking(asio::io_context& io, asio::awaitable<void> task) {
   bool done = false;
   std::exception_ptr error;
@@ -44,6 +28,23 @@ inline void run_blocking(asio::io_context& io, asio::awaitable<void> task) {
     if (io.run_one() == 0) break;
   }
   if (error) std::rethrow_exception(error);
+}
+
+namespace detail {
+// A named coroutine (not a lambda) so nothing it uses can dangle.
+template <typename T>
+asio::awaitable<void> store_result(asio::awaitable<T> task, std::optional<T>& out) {
+  out.emplace(co_await std::move(task));
+}
+}  // namespace detail
+
+// As above, returning the task's value. T need not be default-constructible
+// (Result<T> is not), which co_spawn's own completion handler would require.
+template <typename T>
+T run_blocking(asio::io_context& io, asio::awaitable<T> task) {
+  std::optional<T> value;
+  run_blocking(io, detail::store_result(std::move(task), value));
+  return std::move(*value);
 }
 
 }  // namespace shakeout

@@ -92,7 +92,7 @@ TEST_F(CliTest, UpDetachThenDownLeavesNothingBehind) {
   EXPECT_EQ(rec["state"], "ready");
   ASSERT_EQ(rec["processes"].size(), 3u);
   const pid_t supervisor = rec["supervisor"]["pid"];
-  EXPECT_EQ(::kill(supervisor, 0), 0);
+  EXPECT_TRUE(process_running(supervisor));
   EXPECT_EQ(processes_matching(run_dir().string()).size(), 3u);  // the three members
 
   auto status = run({"status", "--name", name_});
@@ -107,7 +107,7 @@ TEST_F(CliTest, UpDetachThenDownLeavesNothingBehind) {
   EXPECT_EQ(down.exit_code, 0) << down.err;
   EXPECT_NE(down.out.find("stopped"), std::string::npos) << down.out;
   EXPECT_TRUE(processes_matching(run_dir().string()).empty());
-  EXPECT_NE(::kill(supervisor, 0), 0);
+  EXPECT_FALSE(process_running(supervisor));
   EXPECT_FALSE(fs::exists(run_dir()));
 }
 

@@ -27,6 +27,9 @@ class TempDir {
 // Pids of live (non-zombie) processes whose command line contains `needle`.
 std::vector<pid_t> processes_matching(const std::string& needle);
 
+// True if `pid` is running (exists and is not a zombie awaiting its reaper).
+bool process_running(pid_t pid);
+
 // Polls `processes_matching(needle)` until it is empty or `timeout` passes;
 // returns what is left.
 std::vector<pid_t> wait_no_processes_matching(const std::string& needle, std::chrono::milliseconds timeout);
