@@ -20,7 +20,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using testing::EtcdCluster;
-using testing::run_result;
+
 
 // Option builders (designated initializers trip -Wmissing-field-initializers
 // on g++ 12 for the members left out).
@@ -57,7 +57,7 @@ class EtcdClientTest : public ::testing::Test {
 
   template <typename T>
   T run(asio::awaitable<T> task) {
-    return run_result(io_, std::move(task));
+    return run_blocking(io_, std::move(task));
   }
 
   int64_t put(const std::string& key, const std::string& value, PutOptions options = {}) {
