@@ -12,9 +12,19 @@
 //   and the on_exit callback runs for every exit, expected or not.
 // - stop() sends SIGTERM (resuming a paused process first), waits up to the
 //   spec's stop_grace, then SIGKILLs. kill() sends a signal and returns.
-// - The destructor SIGKILLs and reaps every process still running.
-// Threading: all calls from the io_context's thread. The thread that calls
-// start() must outlive the children: PDEATHSIG fires when that thread ends.
+// - When a process exits, whatever is left of its process group is SIGKILLed
+//   before the process is reaped (as a container runtime does when a
+//   container's init exits), so no straggler outlives it.
+// - The destructor SIGKILLs and reaps every process still running, without
+//   running on_exit, and completes pending wait_exit() calls with that exit.
+// - Calls naming an unknown process return kNotFound; signalling a process
+//   that has exited returns kUnavailable.
+// - Deadlines and grace periods are measured on the real steady clock (they
+//   drive Asio timers); the Clock only stamps started_at and exit times.
+// Threading: all calls from the io_context's thread, which is the only one
+// running it; the io_context must outlive the supervisor. The thread that
+// calls start() must outlive the children: PDEATHSIG fires when that thread
+// ends. Nothing else in the program may reap our children (no waitpid(-1)).
 
 #include <utility>  // before Asio: Boost 1.74 awaitable.hpp needs std::exchange
 
@@ -63,7 +73,7 @@ struct ProcessInfo {
   ProcessState state = ProcessState::kExited;
   SteadyTime started_at{};
   uint64_t start_ticks = 0;           // /proc/<pid>/stat field 22, to tell pid reuse apart
-  int restarts = 0;
+  int restarts = 0;                   // successful restart() calls for this name
   std::optional<ExitStatus> last_exit;
   std::filesystem::path log_file;
 };
@@ -78,11 +88,13 @@ class Supervisor {
   Supervisor& operator=(const Supervisor&) = delete;
 
   // Starts a new process; kAlreadyExists if the name is running, kInvalidArgument
-  // for an empty argv, kIo if the program cannot be executed (exec failure is
-  // reported synchronously through a close-on-exec pipe).
+  // for an empty name, argv or log_file, kIo if the program cannot be executed
+  // (exec failure is reported synchronously through a close-on-exec pipe).
+  // Starting a name that has exited replaces its record (keeping `restarts`).
   Status start(ProcessSpec spec);
 
-  // SIGTERM, then SIGKILL after stop_grace; waits for the exit.
+  // SIGTERM, then SIGKILL after stop_grace; waits for the exit. OK at once if
+  // the process has already exited.
   asio::awaitable<Status> stop(std::string name);
   // Sends `signal` to the process group; does not wait.
   Status kill(const std::string& name, int signal = 9);
@@ -97,7 +109,9 @@ class Supervisor {
 
   // Polls `check` (with short, growing pauses) until it returns true, the
   // deadline passes (kTimeout) or the process exits (kUnavailable, with its
-  // exit status and the tail of its log in the message).
+  // exit status and the tail of its log in the message). `check` is awaited
+  // inline and must carry its own timeout: a check that hangs delays both the
+  // deadline and the notice of an exit.
   asio::awaitable<Status> wait_ready(std::string name, std::function<asio::awaitable<bool>()> check,
                                      Millis deadline);
 
@@ -111,7 +125,11 @@ class Supervisor {
   asio::io_context& io_;
   const Clock& clock_;
   ExitCallback on_exit_;
-  std::vector<std::unique_ptr<Child>> children_;
+  // Shared with pending coroutines and exit handlers, which may outlive the
+  // supervisor (see the destructor).
+  std::vector<std::shared_ptr<Child>> children_;
+
+  std::shared_ptr<Child> find(const std::string& name) const;
 };
 
 // Reads /proc/<pid>/stat's start time (clock ticks since boot); 0 if gone.
