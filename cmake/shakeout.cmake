@@ -10,15 +10,12 @@ endfunction()
 
 # shakeout_test(<name> SOURCES ... DEPS ... [LABELS ...]): a GoogleTest binary
 # whose tests are registered with ctest one by one.
-# Clusters started by tests live under their own runtime root, apart from a
-# user's clusters but shared by all tests so subnet locks coordinate them.
-set(SHAKEOUT_TEST_RUNTIME_DIR "/dev/shm/shakeout-ctest" CACHE PATH "runtime root for tests")
-
 function(shakeout_test name)
   cmake_parse_arguments(ARG "" "TIMEOUT" "SOURCES;DEPS;LABELS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
   # shakeout_common: the precompiled Asio headers need its compiled Asio.
-  target_link_libraries(${name} PRIVATE ${ARG_DEPS} shakeout_common GTest::gtest GTest::gtest_main)
+  # shakeout_test_support holds main() (see tests/support/test_main.cc).
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS} shakeout_test_support shakeout_common GTest::gtest)
   target_precompile_headers(${name} REUSE_FROM shakeout_pch)
   if(NOT ARG_TIMEOUT)
     set(ARG_TIMEOUT 120)
@@ -29,6 +26,6 @@ function(shakeout_test name)
   endif()
   gtest_discover_tests(${name}
     PROPERTIES ${labels} TIMEOUT ${ARG_TIMEOUT}
-               ENVIRONMENT "SHAKEOUT_BINARY=$<TARGET_FILE:shakeout>;SHAKEOUT_RUNTIME_DIR=${SHAKEOUT_TEST_RUNTIME_DIR}"
+               ENVIRONMENT "SHAKEOUT_BINARY=$<TARGET_FILE:shakeout>"
     DISCOVERY_TIMEOUT 60)
 endfunction()

@@ -39,7 +39,9 @@ namespace {
 
 constexpr std::string_view kComponent = "supervisor";
 constexpr Millis kFirstReadyPause{1};
-constexpr Millis kMaxReadyPause{50};
+// Readiness checks are cheap loopback calls; a short cap keeps the lag between
+// "ready" and "noticed ready" small (it adds straight to boot time).
+constexpr Millis kMaxReadyPause{10};
 constexpr int kLogTailLines = 20;
 constexpr std::streamoff kLogTailBytes = 8192;
 constexpr int kChildFailedExitCode = 127;

@@ -19,7 +19,9 @@ TEST(ParseDuration, RejectsMissingOrUnknownUnits) {
   for (const char* bad : {"", "10", "5 s", "1d", "ms", "1.2.3s", "-1s"}) {
     auto d = parse_duration(bad);
     EXPECT_FALSE(d.ok()) << bad;
-    if (!d) EXPECT_EQ(d.error().code, ErrorCode::kInvalidArgument);
+    if (!d) {
+      EXPECT_EQ(d.error().code, ErrorCode::kInvalidArgument);
+    }
   }
 }
 
