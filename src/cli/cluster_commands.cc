@@ -1,8 +1,9 @@
 // `shakeout down` and `shakeout status`: act on clusters through their run
 // directories, whether their supervisor is alive or died.
 
-#include <cstdio>
 #include <nlohmann/json.hpp>
+
+#include <cstdio>
 
 #include "cli/commands.h"
 #include "common/async.h"
@@ -26,7 +27,8 @@ int down_one(const std::filesystem::path& root, const std::string& name) {
   }
   if (result->was_stale) {
     std::printf("cleaned up stale cluster \"%s\" (its supervisor had died)", name.c_str());
-    if (!result->killed.empty()) std::printf("; killed %s", fmt::format("{}", fmt::join(result->killed, ", ")).c_str());
+    if (!result->killed.empty())
+      std::printf("; killed %s", fmt::format("{}", fmt::join(result->killed, ", ")).c_str());
     std::printf("\n");
   } else {
     std::printf("cluster \"%s\" stopped\n", name.c_str());
@@ -41,14 +43,16 @@ std::string live_processes(const cluster::ClusterRecord& record) {
 }
 
 void print_table(const std::vector<cluster::ClusterEntry>& clusters) {
-  std::printf("%-20s %-8s %-16s %-11s %-10s %s\n", "NAME", "STATE", "SUBNET", "PROFILE", "PROCESSES", "SUPERVISOR");
+  std::printf("%-20s %-8s %-16s %-11s %-10s %s\n", "NAME", "STATE", "SUBNET", "PROFILE", "PROCESSES",
+              "SUPERVISOR");
   for (const auto& c : clusters) {
     const auto& r = c.record;
     const std::string state = !c.supervisor_alive ? "stale" : r ? r->state : "unknown";
-    std::printf("%-20s %-8s %-16s %-11s %-10s %s\n", c.name.c_str(), state.c_str(),
-                r ? fmt::format("127.{}.0.0/16", r->subnet).c_str() : "-", r ? r->profile.c_str() : "-",
-                r ? live_processes(*r).c_str() : "-",
-                r ? fmt::format("pid {}{}", r->supervisor_pid, c.supervisor_alive ? "" : " (dead)").c_str() : "-");
+    std::printf(
+        "%-20s %-8s %-16s %-11s %-10s %s\n", c.name.c_str(), state.c_str(),
+        r ? fmt::format("127.{}.0.0/16", r->subnet).c_str() : "-", r ? r->profile.c_str() : "-",
+        r ? live_processes(*r).c_str() : "-",
+        r ? fmt::format("pid {}{}", r->supervisor_pid, c.supervisor_alive ? "" : " (dead)").c_str() : "-");
   }
 }
 
@@ -57,8 +61,8 @@ asio::awaitable<void> print_etcd_status(const cluster::ClusterRecord& record) {
   config.endpoints = record.etcd_endpoints;
   config.request_timeout = Millis{1000};
   etcd::Client client(co_await asio::this_coro::executor, std::move(config));
-  std::printf("\n%-28s %-18s %-7s %-6s %-10s %s\n", "ETCD ENDPOINT", "MEMBER ID", "LEADER", "TERM", "RAFT INDEX",
-              "DB SIZE");
+  std::printf("\n%-28s %-18s %-7s %-6s %-10s %s\n", "ETCD ENDPOINT", "MEMBER ID", "LEADER", "TERM",
+              "RAFT INDEX", "DB SIZE");
   for (const auto& endpoint : record.etcd_endpoints) {
     auto s = co_await client.status(endpoint);
     if (!s) {
@@ -66,7 +70,8 @@ asio::awaitable<void> print_etcd_status(const cluster::ClusterRecord& record) {
       continue;
     }
     std::printf("%-28s %-18llx %-7s %-6llu %-10llu %lld\n", endpoint.c_str(),
-                static_cast<unsigned long long>(s->header.member_id), s->leader == s->header.member_id ? "yes" : "no",
+                static_cast<unsigned long long>(s->header.member_id),
+                s->leader == s->header.member_id ? "yes" : "no",
                 static_cast<unsigned long long>(s->raft_term), static_cast<unsigned long long>(s->raft_index),
                 static_cast<long long>(s->db_size));
   }

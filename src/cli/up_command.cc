@@ -41,7 +41,8 @@ class BootReporter {
  private:
   void send(const std::string& message) {
     if (fd_ < 0) {
-      std::fputs(message.substr(message.find('\n') + 1).c_str(), message.rfind("error", 0) == 0 ? stderr : stdout);
+      std::fputs(message.substr(message.find('\n') + 1).c_str(),
+                 message.rfind("error", 0) == 0 ? stderr : stdout);
       std::fflush(nullptr);
       return;
     }
@@ -112,7 +113,8 @@ int supervise(const UpOptions& options, BootReporter reporter) {
   bool ready = false;
   bool interrupted = false;
   int signal_count = 0;
-  std::function<void(boost::system::error_code, int)> on_signal = [&](boost::system::error_code ec, int signo) {
+  std::function<void(boost::system::error_code, int)> on_signal = [&](boost::system::error_code ec,
+                                                                      int signo) {
     if (ec) return;
     log::info("up", "received {}, stopping cluster \"{}\"", strsignal(signo), cluster.options().name);
     interrupted = !ready;
@@ -137,8 +139,9 @@ int supervise(const UpOptions& options, BootReporter reporter) {
     ready = true;
     const auto leader = co_await describe_leader(cluster);
     reporter.ready(summary(cluster, boot_time, leader) +
-                   (reporter.detached() ? fmt::format("Stop it with: shakeout down --name {}\n", cluster.options().name)
-                                        : std::string("Press Ctrl-C to stop.\n")));
+                   (reporter.detached()
+                        ? fmt::format("Stop it with: shakeout down --name {}\n", cluster.options().name)
+                        : std::string("Press Ctrl-C to stop.\n")));
     boost::system::error_code ec;
     co_await stop_event.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     co_await cluster.stop();
@@ -150,7 +153,9 @@ int supervise(const UpOptions& options, BootReporter reporter) {
 }
 
 pid_t g_booting_supervisor = 0;
-void forward_to_supervisor(int) { ::kill(g_booting_supervisor, SIGTERM); }
+void forward_to_supervisor(int) {
+  ::kill(g_booting_supervisor, SIGTERM);
+}
 
 // Forks the supervisor into its own session and waits for its boot report.
 int up_detached(const UpOptions& options) {

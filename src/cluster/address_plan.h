@@ -22,8 +22,8 @@ class AddressPlan {
   static constexpr int kApiserverPort = 6443;
   static constexpr int kMinSubnet = 1;
   static constexpr int kMaxSubnet = 254;
-  static constexpr int kMaxMembers = 9;   // etcd / apiserver / controller replicas
-  static constexpr int kMaxNodes = 250;   // node k uses 127.C.k.0/24, k < 255
+  static constexpr int kMaxMembers = 9;  // etcd / apiserver / controller replicas
+  static constexpr int kMaxNodes = 250;  // node k uses 127.C.k.0/24, k < 255
 
   explicit AddressPlan(int subnet) : subnet_(subnet) {}
 
@@ -36,9 +36,9 @@ class AddressPlan {
   std::string apiserver_ip(int index) const;
   std::string controller_manager_ip(int index) const;
   std::string scheduler_ip(int index) const;
-  std::string node_ip(int node) const;     // node 1..kMaxNodes
-  std::string pod_cidr(int node) const;    // "127.C.k.0/24"
-  std::string service_cidr() const;        // "127.C.255.0/24"
+  std::string node_ip(int node) const;   // node 1..kMaxNodes
+  std::string pod_cidr(int node) const;  // "127.C.k.0/24"
+  std::string service_cidr() const;      // "127.C.255.0/24"
 
  private:
   std::string control_plane_ip(int base, int index) const;

@@ -1,10 +1,9 @@
 #include "cluster/cluster.h"
 
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <csignal>
-
-#include <fmt/format.h>
 
 #include "common/log.h"
 
@@ -32,7 +31,8 @@ Result<std::unique_ptr<Cluster>> Cluster::create(asio::io_context& io, ClusterOp
   if (!run_dir) return run_dir.error();
   auto subnet = lease_subnet(options.runtime_root);
   if (!subnet) return subnet.error();
-  return std::unique_ptr<Cluster>(new Cluster(io, std::move(options), std::move(*run_dir), std::move(*subnet)));
+  return std::unique_ptr<Cluster>(
+      new Cluster(io, std::move(options), std::move(*run_dir), std::move(*subnet)));
 }
 
 Cluster::Cluster(asio::io_context& io, ClusterOptions options, RunDir run_dir, SubnetLease subnet)
@@ -66,7 +66,8 @@ void Cluster::write_record(const std::string& state) {
   record_.state = state;
   record_.processes.clear();
   for (const auto& info : supervisor_.list()) {
-    ProcessRecord p{info.name, "", info.pid, info.start_ticks, to_string(info.state), info.log_file.string(), {}};
+    ProcessRecord p{info.name, "", info.pid, info.start_ticks, to_string(info.state), info.log_file.string(),
+                    {}};
     for (const auto& m : etcd_.members) {
       if (m.name == info.name) {
         p.role = "etcd";
@@ -82,7 +83,8 @@ void Cluster::write_record(const std::string& state) {
 
 asio::awaitable<Status> Cluster::start() {
   for (const auto& member : etcd_.members) {
-    auto started = supervisor_.start(etcd_process_spec(etcd_, member, options_.profile, options_.etcd_binary));
+    auto started =
+        supervisor_.start(etcd_process_spec(etcd_, member, options_.profile, options_.etcd_binary));
     if (!started) co_return started;
   }
   write_record("starting");

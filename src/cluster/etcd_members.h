@@ -15,10 +15,10 @@
 namespace shakeout::cluster {
 
 struct EtcdMember {
-  int index = 0;             // 1-based
-  std::string name;          // "etcd-1"
-  std::string client_url;    // "http://127.C.0.11:2379"
-  std::string peer_url;      // "http://127.C.0.11:2380"
+  int index = 0;           // 1-based
+  std::string name;        // "etcd-1"
+  std::string client_url;  // "http://127.C.0.11:2379"
+  std::string peer_url;    // "http://127.C.0.11:2380"
   std::filesystem::path data_dir;
   std::filesystem::path log_file;
 };

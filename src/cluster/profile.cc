@@ -22,30 +22,38 @@ constexpr int64_t kSecond = 1000;
 // etcd's --heartbeat-interval / --election-timeout.
 const std::vector<ParameterInfo> kParameters = {
     {"node-lease-duration", ParameterKind::kDuration, 40 * kSecond, 0, "node Lease duration (kubelet)"},
-    {"node-lease-renew-interval", ParameterKind::kDuration, 10 * kSecond, 0, "how often a kubelet renews its Lease"},
-    {"node-status-update-frequency", ParameterKind::kDuration, 10 * kSecond, 0, "kubelet node status updates"},
-    {"node-monitor-period", ParameterKind::kDuration, 5 * kSecond, 0, "node lifecycle controller sync period"},
+    {"node-lease-renew-interval", ParameterKind::kDuration, 10 * kSecond, 0,
+     "how often a kubelet renews its Lease"},
+    {"node-status-update-frequency", ParameterKind::kDuration, 10 * kSecond, 0,
+     "kubelet node status updates"},
+    {"node-monitor-period", ParameterKind::kDuration, 5 * kSecond, 0,
+     "node lifecycle controller sync period"},
     {"node-monitor-grace-period", ParameterKind::kDuration, 50 * kSecond, 0,
      "a node without Lease renewal for this long is NotReady/Unknown"},
     {"default-not-ready-toleration-seconds", ParameterKind::kDuration, 300 * kSecond, 0,
      "tolerationSeconds added for node.kubernetes.io/not-ready"},
     {"default-unreachable-toleration-seconds", ParameterKind::kDuration, 300 * kSecond, 0,
      "tolerationSeconds added for node.kubernetes.io/unreachable"},
-    {"leader-elect-lease-duration", ParameterKind::kDuration, 15 * kSecond, 0, "leader election Lease duration"},
-    {"leader-elect-renew-deadline", ParameterKind::kDuration, 10 * kSecond, 0, "leader gives up if not renewed by"},
+    {"leader-elect-lease-duration", ParameterKind::kDuration, 15 * kSecond, 0,
+     "leader election Lease duration"},
+    {"leader-elect-renew-deadline", ParameterKind::kDuration, 10 * kSecond, 0,
+     "leader gives up if not renewed by"},
     {"leader-elect-retry-period", ParameterKind::kDuration, 2 * kSecond, 0, "candidates retry this often"},
     {"crashloop-backoff-initial", ParameterKind::kDuration, 10 * kSecond, 0, "first container restart delay"},
     {"crashloop-backoff-max", ParameterKind::kDuration, 300 * kSecond, 0, "maximum container restart delay"},
-    {"crashloop-backoff-reset", ParameterKind::kDuration, 600 * kSecond, 0, "running this long resets the backoff"},
+    {"crashloop-backoff-reset", ParameterKind::kDuration, 600 * kSecond, 0,
+     "running this long resets the backoff"},
     {"readiness-period", ParameterKind::kDuration, 10 * kSecond, 0, "readiness probe periodSeconds default"},
     {"readiness-failure-threshold", ParameterKind::kCount, 3, 0, "readiness probe failureThreshold default"},
-    {"termination-grace-period", ParameterKind::kDuration, 30 * kSecond, 0, "terminationGracePeriodSeconds default"},
+    {"termination-grace-period", ParameterKind::kDuration, 30 * kSecond, 0,
+     "terminationGracePeriodSeconds default"},
     {"etcd-heartbeat-interval", ParameterKind::kDuration, 100, 10, "etcd --heartbeat-interval"},
     {"etcd-election-timeout", ParameterKind::kDuration, 1000, 100, "etcd --election-timeout"},
 };
 
 const ParameterInfo* find_parameter(std::string_view name) {
-  auto it = std::find_if(kParameters.begin(), kParameters.end(), [&](const auto& p) { return p.name == name; });
+  auto it =
+      std::find_if(kParameters.begin(), kParameters.end(), [&](const auto& p) { return p.name == name; });
   return it == kParameters.end() ? nullptr : &*it;
 }
 
@@ -75,19 +83,23 @@ Result<Millis> parse_duration(std::string_view text) {
   std::string_view rest = text;
   while (!rest.empty()) {
     size_t digits = 0;
-    while (digits < rest.size() && (std::isdigit(static_cast<unsigned char>(rest[digits])) || rest[digits] == '.')) {
+    while (digits < rest.size() &&
+           (std::isdigit(static_cast<unsigned char>(rest[digits])) || rest[digits] == '.')) {
       ++digits;
     }
     size_t unit_len = 0;
-    while (digits + unit_len < rest.size() && std::isalpha(static_cast<unsigned char>(rest[digits + unit_len]))) {
+    while (digits + unit_len < rest.size() &&
+           std::isalpha(static_cast<unsigned char>(rest[digits + unit_len]))) {
       ++unit_len;
     }
     const auto unit = rest.substr(digits, unit_len);
     auto number = parse_number(rest.substr(0, digits));
-    const auto* match = std::find_if(std::begin(kUnits), std::end(kUnits), [&](auto& u) { return u.first == unit; });
+    const auto* match =
+        std::find_if(std::begin(kUnits), std::end(kUnits), [&](auto& u) { return u.first == unit; });
     if (digits == 0 || !number || match == std::end(kUnits)) {
-      return make_error(ErrorCode::kInvalidArgument,
-                        fmt::format("invalid duration '{}' (use a number with a unit: 250ms, 1.5s, 2m, 1h)", text));
+      return make_error(
+          ErrorCode::kInvalidArgument,
+          fmt::format("invalid duration '{}' (use a number with a unit: 250ms, 1.5s, 2m, 1h)", text));
     }
     total_ms += *number * match->second;
     rest.remove_prefix(digits + unit_len);
@@ -95,7 +107,9 @@ Result<Millis> parse_duration(std::string_view text) {
   return Millis{std::llround(total_ms)};
 }
 
-const std::vector<ParameterInfo>& profile_parameters() { return kParameters; }
+const std::vector<ParameterInfo>& profile_parameters() {
+  return kParameters;
+}
 
 Result<Profile> Profile::make(const ProfileOptions& options) {
   Profile profile;
@@ -135,7 +149,8 @@ Result<Profile> Profile::make(const ProfileOptions& options) {
       auto d = parse_duration(text);
       if (!d) return make_error(ErrorCode::kInvalidArgument, fmt::format("{}: {}", name, d.error().message));
       if (d->count() <= 0) {
-        return make_error(ErrorCode::kInvalidArgument, fmt::format("{}: must be positive, got '{}'", name, text));
+        return make_error(ErrorCode::kInvalidArgument,
+                          fmt::format("{}: must be positive, got '{}'", name, text));
       }
       profile.values_[name] = d->count();
     }
@@ -143,10 +158,11 @@ Result<Profile> Profile::make(const ProfileOptions& options) {
   }
   if (profile.etcd_election_timeout() < 5 * profile.etcd_heartbeat()) {
     // etcd itself refuses an election timeout below 5 heartbeats.
-    return make_error(ErrorCode::kInvalidArgument,
-                      fmt::format("etcd-election-timeout ({}) must be at least 5x etcd-heartbeat-interval ({})",
-                                  format_duration(profile.etcd_election_timeout()),
-                                  format_duration(profile.etcd_heartbeat())));
+    return make_error(
+        ErrorCode::kInvalidArgument,
+        fmt::format("etcd-election-timeout ({}) must be at least 5x etcd-heartbeat-interval ({})",
+                    format_duration(profile.etcd_election_timeout()),
+                    format_duration(profile.etcd_heartbeat())));
   }
   return profile;
 }
@@ -157,7 +173,9 @@ Profile Profile::kubernetes() {
   return Profile::make(options).value();
 }
 
-Profile Profile::fast() { return Profile::make(ProfileOptions{}).value(); }
+Profile Profile::fast() {
+  return Profile::make(ProfileOptions{}).value();
+}
 
 Millis Profile::duration(std::string_view parameter) const {
   const auto* p = find_parameter(parameter);

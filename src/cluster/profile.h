@@ -38,9 +38,9 @@ struct ParameterInfo {
 const std::vector<ParameterInfo>& profile_parameters();
 
 struct ProfileOptions {
-  std::string name = "fast";                      // "fast" | "kubernetes"
-  std::optional<double> time_scale;               // fast only; default 0.05
-  std::map<std::string, std::string> overrides;   // parameter name -> "250ms" or "3"
+  std::string name = "fast";                     // "fast" | "kubernetes"
+  std::optional<double> time_scale;              // fast only; default 0.05
+  std::map<std::string, std::string> overrides;  // parameter name -> "250ms" or "3"
 };
 
 class Profile {

@@ -139,8 +139,12 @@ Result<FileLock> FileLock::lock(const fs::path& path, int operation) {
   return FileLock(fd);
 }
 
-Result<FileLock> FileLock::try_acquire(const fs::path& path) { return lock(path, LOCK_EX | LOCK_NB); }
-Result<FileLock> FileLock::acquire(const fs::path& path) { return lock(path, LOCK_EX); }
+Result<FileLock> FileLock::try_acquire(const fs::path& path) {
+  return lock(path, LOCK_EX | LOCK_NB);
+}
+Result<FileLock> FileLock::acquire(const fs::path& path) {
+  return lock(path, LOCK_EX);
+}
 
 FileLock::FileLock(FileLock&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
 
@@ -161,10 +165,10 @@ FileLock::~FileLock() {
 // --- names and records ------------------------------------------------------
 
 Status validate_cluster_name(const std::string& name) {
-  const bool chars_ok = !name.empty() && name.size() <= 40 &&
-                        std::all_of(name.begin(), name.end(), [](char c) {
-                          return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
-                        });
+  const bool chars_ok =
+      !name.empty() && name.size() <= 40 && std::all_of(name.begin(), name.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+      });
   if (!chars_ok || name.front() == '-' || name.back() == '-') {
     return make_error(ErrorCode::kInvalidArgument,
                       fmt::format("invalid cluster name '{}': use 1-40 of a-z, 0-9 and '-', "
@@ -177,8 +181,13 @@ Status validate_cluster_name(const std::string& name) {
 void to_json(nlohmann::json& j, const ClusterRecord& r) {
   nlohmann::json processes = nlohmann::json::array();
   for (const auto& p : r.processes) {
-    processes.push_back({{"name", p.name}, {"role", p.role}, {"pid", p.pid}, {"startTicks", p.start_ticks},
-                         {"state", p.state}, {"log", p.log}, {"addresses", p.addresses}});
+    processes.push_back({{"name", p.name},
+                         {"role", p.role},
+                         {"pid", p.pid},
+                         {"startTicks", p.start_ticks},
+                         {"state", p.state},
+                         {"log", p.log},
+                         {"addresses", p.addresses}});
   }
   nlohmann::json nodes = nlohmann::json::array();
   for (const auto& n : r.nodes) nodes.push_back({{"name", n.name}, {"ip", n.ip}, {"podCIDR", n.pod_cidr}});
@@ -335,7 +344,8 @@ Result<DownResult> down_cluster(const fs::path& root, const std::string& name, M
   const auto dir = root / "clusters" / name;
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
-    return make_error(ErrorCode::kNotFound, fmt::format("no cluster named '{}' (under {})", name, root.string()));
+    return make_error(ErrorCode::kNotFound,
+                      fmt::format("no cluster named '{}' (under {})", name, root.string()));
   }
   DownResult result;
   auto lock = FileLock::try_acquire(dir / "supervisor.lock");

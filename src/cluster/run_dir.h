@@ -17,13 +17,13 @@
 
 #include <sys/types.h>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include <filesystem>
 #include <map>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json_fwd.hpp>
 
 #include "common/clock.h"
 #include "common/result.h"
@@ -57,8 +57,8 @@ class FileLock {
 Status validate_cluster_name(const std::string& name);
 
 struct ProcessRecord {
-  std::string name;   // "etcd-1"
-  std::string role;   // "etcd"
+  std::string name;  // "etcd-1"
+  std::string role;  // "etcd"
   pid_t pid = 0;
   uint64_t start_ticks = 0;
   std::string state;  // "running" | "paused" | "exited"
@@ -138,9 +138,9 @@ struct ClusterEntry {
 std::vector<ClusterEntry> list_clusters(const fs::path& root);
 
 struct DownResult {
-  bool was_running = false;        // a live supervisor was asked to stop
-  bool was_stale = false;          // the supervisor had died; leftovers cleaned
-  std::vector<std::string> killed; // leftover processes that had to be killed
+  bool was_running = false;         // a live supervisor was asked to stop
+  bool was_stale = false;           // the supervisor had died; leftovers cleaned
+  std::vector<std::string> killed;  // leftover processes that had to be killed
 };
 // Stops cluster `name`: a live supervisor gets SIGTERM and `timeout` to tear
 // down (then SIGKILL); leftovers of a dead one are killed; the run dir goes.

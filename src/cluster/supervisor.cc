@@ -1,17 +1,17 @@
 #include "cluster/supervisor.h"
 
-#include <boost/asio/posix/stream_descriptor.hpp>
-#include <boost/asio/redirect_error.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
-
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 extern "C" {  // glibc 2.36's <sys/pidfd.h> lacks __BEGIN_DECLS
 #include <sys/pidfd.h>
 }
@@ -49,7 +49,9 @@ constexpr const char* kDefaultPath = "/usr/local/bin:/usr/bin:/bin";
 
 using TimerClock = asio::steady_timer::clock_type;
 
-std::string errno_text(int error) { return std::error_code(error, std::generic_category()).message(); }
+std::string errno_text(int error) {
+  return std::error_code(error, std::generic_category()).message();
+}
 
 std::string signal_name(int number) {
   if (const char* abbreviation = sigabbrev_np(number)) return std::string("SIG") + abbreviation;
@@ -93,7 +95,8 @@ UniqueFd above_stdio(int fd) {
 
 Result<UniqueFd> open_fd(const std::filesystem::path& path, int flags, mode_t mode = 0) {
   UniqueFd fd = above_stdio(::open(path.c_str(), flags | O_CLOEXEC, mode));
-  if (!fd.valid()) return make_error(ErrorCode::kIo, fmt::format("open {}: {}", path.string(), errno_text(errno)));
+  if (!fd.valid())
+    return make_error(ErrorCode::kIo, fmt::format("open {}: {}", path.string(), errno_text(errno)));
   return fd;
 }
 
@@ -102,7 +105,8 @@ Status create_parent_dir(const std::filesystem::path& file) {
   std::error_code error;
   std::filesystem::create_directories(file.parent_path(), error);
   if (error) {
-    return make_error(ErrorCode::kIo, fmt::format("create {}: {}", file.parent_path().string(), error.message()));
+    return make_error(ErrorCode::kIo,
+                      fmt::format("create {}: {}", file.parent_path().string(), error.message()));
   }
   return {};
 }
@@ -123,7 +127,8 @@ Result<std::string> resolve_program(const std::string& name, const std::map<std:
     const std::string_view dir = rest.substr(0, colon);
     const std::filesystem::path candidate = std::filesystem::path(dir.empty() ? "." : dir) / name;
     struct stat info {};
-    if (::stat(candidate.c_str(), &info) == 0 && S_ISREG(info.st_mode) && ::access(candidate.c_str(), X_OK) == 0) {
+    if (::stat(candidate.c_str(), &info) == 0 && S_ISREG(info.st_mode) &&
+        ::access(candidate.c_str(), X_OK) == 0) {
       return candidate.string();
     }
     if (colon == std::string_view::npos) break;
@@ -248,12 +253,24 @@ std::optional<ChildFailure> read_child_failure(int report_fd) {
 std::string describe(const ChildFailure& failure, const ProcessSpec& spec, const std::string& program) {
   std::string step;
   switch (failure.step) {
-    case ChildStep::kProcessGroup: step = "setpgid"; break;
-    case ChildStep::kDeathSignal: step = "prctl(PR_SET_PDEATHSIG)"; break;
-    case ChildStep::kStdio: step = "dup2"; break;
-    case ChildStep::kCloseFds: step = "close_range"; break;
-    case ChildStep::kWorkingDir: step = "chdir " + spec.working_dir.string(); break;
-    case ChildStep::kExec: step = "exec " + program; break;
+    case ChildStep::kProcessGroup:
+      step = "setpgid";
+      break;
+    case ChildStep::kDeathSignal:
+      step = "prctl(PR_SET_PDEATHSIG)";
+      break;
+    case ChildStep::kStdio:
+      step = "dup2";
+      break;
+    case ChildStep::kCloseFds:
+      step = "close_range";
+      break;
+    case ChildStep::kWorkingDir:
+      step = "chdir " + spec.working_dir.string();
+      break;
+    case ChildStep::kExec:
+      step = "exec " + program;
+      break;
   }
   return fmt::format("{}: {}", step, errno_text(failure.error));
 }
@@ -283,15 +300,17 @@ Result<Spawned> spawn(const ProcessSpec& spec) {
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return make_error(ErrorCode::kIo, "pipe2: " + errno_text(errno));
   UniqueFd report_read = above_stdio(pipe_fds[0]);
   UniqueFd report_write = above_stdio(pipe_fds[1]);
-  if (!report_read.valid() || !report_write.valid()) return make_error(ErrorCode::kIo, "fcntl: " + errno_text(errno));
+  if (!report_read.valid() || !report_write.valid())
+    return make_error(ErrorCode::kIo, "fcntl: " + errno_text(errno));
 
   std::vector<std::string> args = spec.argv;
   std::vector<std::string> env = child_environment(spec.env);
   const std::vector<char*> argv = c_strings(args);
   const std::vector<char*> envp = c_strings(env);
-  const ChildSetup setup{program->c_str(), argv.data(), envp.data(),
-                         spec.working_dir.empty() ? nullptr : spec.working_dir.c_str(),
-                         null_fd->get(), log_fd->get(), report_write.get(), ::getpid()};
+  const ChildSetup setup{program->c_str(),   argv.data(),
+                         envp.data(),        spec.working_dir.empty() ? nullptr : spec.working_dir.c_str(),
+                         null_fd->get(),     log_fd->get(),
+                         report_write.get(), ::getpid()};
   pid_t pid;
   {
     const SignalBlocker blocker;
@@ -336,7 +355,8 @@ ExitStatus to_exit_status(const siginfo_t& info, SteadyTime at) {
 std::string log_tail(const std::filesystem::path& path, int max_lines) {
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) return "";
-  const std::streamoff start = std::max<std::streamoff>(0, static_cast<std::streamoff>(in.tellg()) - kLogTailBytes);
+  const std::streamoff start =
+      std::max<std::streamoff>(0, static_cast<std::streamoff>(in.tellg()) - kLogTailBytes);
   in.seekg(start);
   std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
   if (start > 0) text.erase(0, text.find('\n') + 1);  // a partial first line
@@ -357,7 +377,8 @@ Error not_found(const std::string& name) {
 Status validate(const ProcessSpec& spec) {
   if (spec.name.empty()) return make_error(ErrorCode::kInvalidArgument, "process name is empty");
   if (spec.argv.empty()) return make_error(ErrorCode::kInvalidArgument, spec.name + ": argv is empty");
-  if (spec.log_file.empty()) return make_error(ErrorCode::kInvalidArgument, spec.name + ": log_file is empty");
+  if (spec.log_file.empty())
+    return make_error(ErrorCode::kInvalidArgument, spec.name + ": log_file is empty");
   return {};
 }
 
@@ -407,7 +428,8 @@ std::optional<ProcStat> read_proc_stat(pid_t pid) {
 // coroutines waiting on it, which may outlive the supervisor: they touch only
 // the Child, and `owner` is null once the supervisor is gone.
 struct Supervisor::Child : std::enable_shared_from_this<Child> {
-  Child(Supervisor& supervisor, ProcessSpec process_spec, pid_t pid, asio::posix::stream_descriptor exit_watch)
+  Child(Supervisor& supervisor, ProcessSpec process_spec, pid_t pid,
+        asio::posix::stream_descriptor exit_watch)
       : owner(&supervisor), spec(std::move(process_spec)), pidfd(std::move(exit_watch)) {
     info.name = spec.name;
     info.pid = pid;
@@ -440,7 +462,8 @@ struct Supervisor::Child : std::enable_shared_from_this<Child> {
                      [weak = weak_from_this()](const boost::system::error_code& error) {
                        const auto self = weak.lock();
                        if (!self || self->owner == nullptr || error == asio::error::operation_aborted) return;
-                       if (error) log::warn(kComponent, "{}: waiting for exit: {}", self->spec.name, error.message());
+                       if (error)
+                         log::warn(kComponent, "{}: waiting for exit: {}", self->spec.name, error.message());
                        if (self->reap_if_exited()) {
                          self->report_exit();
                        } else {
@@ -539,8 +562,8 @@ struct Supervisor::Child : std::enable_shared_from_this<Child> {
       const bool ready = co_await check();
       if (ready && !self->exited()) co_return Status{};
       if (TimerClock::now() >= give_up) {
-        co_return make_error(ErrorCode::kTimeout,
-                             fmt::format("{} not ready after {}", self->spec.name, format_duration(deadline)));
+        co_return make_error(ErrorCode::kTimeout, fmt::format("{} not ready after {}", self->spec.name,
+                                                              format_duration(deadline)));
       }
       co_await wait_exit_until(self, std::min(give_up, TimerClock::now() + pause));
     }
@@ -559,9 +582,12 @@ std::string ExitStatus::describe() const {
 
 const char* to_string(ProcessState state) {
   switch (state) {
-    case ProcessState::kRunning: return "running";
-    case ProcessState::kPaused: return "paused";
-    case ProcessState::kExited: return "exited";
+    case ProcessState::kRunning:
+      return "running";
+    case ProcessState::kPaused:
+      return "paused";
+    case ProcessState::kExited:
+      return "exited";
   }
   return "unknown";
 }
@@ -584,13 +610,15 @@ Status Supervisor::start(ProcessSpec spec) {
                       fmt::format("{} is already running (pid {})", spec.name, previous->info.pid));
   }
   auto spawned = spawn(spec);
-  if (!spawned) return make_error(spawned.error().code, fmt::format("start {}: {}", spec.name, spawned.error().message));
+  if (!spawned)
+    return make_error(spawned.error().code, fmt::format("start {}: {}", spec.name, spawned.error().message));
   asio::posix::stream_descriptor exit_watch(io_);
   boost::system::error_code error;
   exit_watch.assign(spawned->pidfd.get(), error);
   if (error) {
     kill_and_reap(spawned->pid);
-    return make_error(ErrorCode::kIo, fmt::format("start {}: watching the pidfd: {}", spec.name, error.message()));
+    return make_error(ErrorCode::kIo,
+                      fmt::format("start {}: watching the pidfd: {}", spec.name, error.message()));
   }
   spawned->pidfd.release();
 
@@ -601,7 +629,8 @@ Status Supervisor::start(ProcessSpec spec) {
   }
   children_.push_back(child);
   child->watch_exit();
-  log::info(kComponent, "started {} pid={} log={}", child->spec.name, child->info.pid, child->spec.log_file.string());
+  log::info(kComponent, "started {} pid={} log={}", child->spec.name, child->info.pid,
+            child->spec.log_file.string());
   return {};
 }
 
@@ -618,9 +647,13 @@ Status Supervisor::kill(const std::string& name, int signal) {
   return child->signal(signal);
 }
 
-Status Supervisor::pause(const std::string& name) { return kill(name, SIGSTOP); }
+Status Supervisor::pause(const std::string& name) {
+  return kill(name, SIGSTOP);
+}
 
-Status Supervisor::resume(const std::string& name) { return kill(name, SIGCONT); }
+Status Supervisor::resume(const std::string& name) {
+  return kill(name, SIGCONT);
+}
 
 asio::awaitable<Status> Supervisor::restart(std::string name) {
   const auto child = find(name);
@@ -628,7 +661,8 @@ asio::awaitable<Status> Supervisor::restart(std::string name) {
   co_await Child::stop(child);
   // `this` may be gone by now; the child knows.
   if (child->owner == nullptr) {
-    co_return make_error(ErrorCode::kCancelled, fmt::format("supervisor destroyed while restarting {}", name));
+    co_return make_error(ErrorCode::kCancelled,
+                         fmt::format("supervisor destroyed while restarting {}", name));
   }
   if (auto started = start(child->spec); !started) co_return started;
   find(name)->info.restarts = child->info.restarts + 1;

@@ -28,10 +28,10 @@
 
 #include <utility>  // before Asio: Boost 1.74 awaitable.hpp needs std::exchange
 
+#include <sys/types.h>
+
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
-
-#include <sys/types.h>
 
 #include <filesystem>
 #include <functional>
@@ -72,8 +72,8 @@ struct ProcessInfo {
   pid_t pid = 0;
   ProcessState state = ProcessState::kExited;
   SteadyTime started_at{};
-  uint64_t start_ticks = 0;           // /proc/<pid>/stat field 22, to tell pid reuse apart
-  int restarts = 0;                   // successful restart() calls for this name
+  uint64_t start_ticks = 0;  // /proc/<pid>/stat field 22, to tell pid reuse apart
+  int restarts = 0;          // successful restart() calls for this name
   std::optional<ExitStatus> last_exit;
   std::filesystem::path log_file;
 };

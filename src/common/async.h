@@ -2,13 +2,13 @@
 // Helpers for running Asio coroutines from synchronous code (CLI, tests).
 
 #include <utility>  // before Asio: Boost 1.74 awaitable.hpp needs std::exchange
+#include <utility>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 
 #include <exception>
 #include <optional>
-#include <utility>
 
 namespace shakeout {
 

@@ -8,9 +8,7 @@ namespace {
 class SystemClock final : public Clock {
  public:
   SteadyTime now() const override { return std::chrono::steady_clock::now(); }
-  std::chrono::system_clock::time_point wall_now() const override {
-    return std::chrono::system_clock::now();
-  }
+  std::chrono::system_clock::time_point wall_now() const override { return std::chrono::system_clock::now(); }
 };
 
 }  // namespace

@@ -3,9 +3,10 @@
 // cause (refused connections, dead processes, bad input) travel as values;
 // exceptions are kept for our own broken invariants.
 
+#include <utility>
+
 #include <cassert>
 #include <string>
-#include <utility>
 #include <variant>
 
 namespace shakeout {
@@ -14,13 +15,13 @@ enum class ErrorCode {
   kInvalidArgument,  // bad input from the user; the CLI exits 2
   kNotFound,
   kAlreadyExists,
-  kConflict,         // optimistic concurrency lost (etcd compare failed)
-  kCompacted,        // requested revision is older than the compaction point
-  kTimeout,          // deadline exceeded
-  kUnavailable,      // no endpoint answered (refused, reset, closed)
+  kConflict,     // optimistic concurrency lost (etcd compare failed)
+  kCompacted,    // requested revision is older than the compaction point
+  kTimeout,      // deadline exceeded
+  kUnavailable,  // no endpoint answered (refused, reset, closed)
   kCancelled,
-  kIo,               // filesystem or OS call failed
-  kProtocol,         // the peer answered something we cannot parse
+  kIo,        // filesystem or OS call failed
+  kProtocol,  // the peer answered something we cannot parse
   kInternal,
 };
 
@@ -36,21 +37,33 @@ struct Error {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}      // NOLINT(google-explicit-constructor)
   Result(Error error) : v_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
 
   bool ok() const { return v_.index() == 0; }
   explicit operator bool() const { return ok(); }
 
-  T& value() & { assert(ok()); return std::get<0>(v_); }
-  const T& value() const& { assert(ok()); return std::get<0>(v_); }
-  T&& value() && { assert(ok()); return std::get<0>(std::move(v_)); }
+  T& value() & {
+    assert(ok());
+    return std::get<0>(v_);
+  }
+  const T& value() const& {
+    assert(ok());
+    return std::get<0>(v_);
+  }
+  T&& value() && {
+    assert(ok());
+    return std::get<0>(std::move(v_));
+  }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
 
-  const Error& error() const { assert(!ok()); return std::get<1>(v_); }
+  const Error& error() const {
+    assert(!ok());
+    return std::get<1>(v_);
+  }
 
  private:
   std::variant<T, Error> v_;
@@ -65,7 +78,10 @@ class [[nodiscard]] Result<void> {
 
   bool ok() const { return ok_; }
   explicit operator bool() const { return ok_; }
-  const Error& error() const { assert(!ok_); return error_; }
+  const Error& error() const {
+    assert(!ok_);
+    return error_;
+  }
 
  private:
   Error error_;

@@ -1,7 +1,8 @@
 #include "etcd/client.h"
 
-#include <nlohmann/json.hpp>
 #include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <map>
@@ -99,10 +100,13 @@ std::vector<KeyValue> parse_kvs(const json& object, const char* name) {
 }
 
 RangeResponse parse_range(const json& reply) {
-  return {parse_header(reply), parse_kvs(reply, "kvs"), get_bool(reply, "more"), get_int<int64_t>(reply, "count")};
+  return {parse_header(reply), parse_kvs(reply, "kvs"), get_bool(reply, "more"),
+          get_int<int64_t>(reply, "count")};
 }
 
-PutResponse parse_put(const json& reply) { return {parse_header(reply), parse_optional_kv(reply, "prev_kv")}; }
+PutResponse parse_put(const json& reply) {
+  return {parse_header(reply), parse_optional_kv(reply, "prev_kv")};
+}
 
 DeleteResponse parse_delete(const json& reply) {
   return {parse_header(reply), get_int<int64_t>(reply, "deleted"), parse_kvs(reply, "prev_kvs")};
@@ -124,7 +128,8 @@ TxnResponse parse_txn(const json& reply) {
 Member parse_member(const json& member) {
   Member result{get_int<uint64_t>(member, "ID"), get_string(member, "name"), {}, {}};
   for (const json& url : get_array(member, "peerURLs")) result.peer_urls.push_back(url.get<std::string>());
-  for (const json& url : get_array(member, "clientURLs")) result.client_urls.push_back(url.get<std::string>());
+  for (const json& url : get_array(member, "clientURLs"))
+    result.client_urls.push_back(url.get<std::string>());
   return result;
 }
 
@@ -157,9 +162,11 @@ Result<T> decode(const net::Endpoint& endpoint, const json& reply, Parse parse) 
   try {
     return parse(reply);
   } catch (const BadReply& e) {
-    return make_error(ErrorCode::kProtocol, fmt::format("etcd {}: malformed reply: {}", endpoint.to_string(), e.what()));
+    return make_error(ErrorCode::kProtocol,
+                      fmt::format("etcd {}: malformed reply: {}", endpoint.to_string(), e.what()));
   } catch (const json::exception& e) {
-    return make_error(ErrorCode::kProtocol, fmt::format("etcd {}: malformed reply: {}", endpoint.to_string(), e.what()));
+    return make_error(ErrorCode::kProtocol,
+                      fmt::format("etcd {}: malformed reply: {}", endpoint.to_string(), e.what()));
   }
 }
 
@@ -168,29 +175,39 @@ Result<T> decode(const net::Endpoint& endpoint, const json& reply, Parse parse) 
 
 // gRPC status codes carried in gateway errors ({"error","code","message"}).
 ErrorCode from_grpc(int code, std::string_view message) {
-  if (message.find("required revision has been compacted") != std::string_view::npos) return ErrorCode::kCompacted;
+  if (message.find("required revision has been compacted") != std::string_view::npos)
+    return ErrorCode::kCompacted;
   if (message.find("no leader") != std::string_view::npos) return ErrorCode::kUnavailable;
   switch (code) {
-    case 1: return ErrorCode::kCancelled;
-    case 4: return ErrorCode::kTimeout;              // DEADLINE_EXCEEDED
-    case 5: return ErrorCode::kNotFound;             // e.g. "requested lease not found"
-    case 6: return ErrorCode::kAlreadyExists;
-    case 10: return ErrorCode::kConflict;            // ABORTED
-    case 8:                                          // RESOURCE_EXHAUSTED: "too many requests"
-    case 14: return ErrorCode::kUnavailable;         // "leader changed", "request timed out", ...
-    case 3:                                          // INVALID_ARGUMENT
-    case 7:                                          // PERMISSION_DENIED
-    case 9:                                          // FAILED_PRECONDITION
-    case 11:                                         // OUT_OF_RANGE: "future revision"
-    case 16: return ErrorCode::kInvalidArgument;     // UNAUTHENTICATED
-    default: return ErrorCode::kInternal;
+    case 1:
+      return ErrorCode::kCancelled;
+    case 4:
+      return ErrorCode::kTimeout;  // DEADLINE_EXCEEDED
+    case 5:
+      return ErrorCode::kNotFound;  // e.g. "requested lease not found"
+    case 6:
+      return ErrorCode::kAlreadyExists;
+    case 10:
+      return ErrorCode::kConflict;  // ABORTED
+    case 8:                         // RESOURCE_EXHAUSTED: "too many requests"
+    case 14:
+      return ErrorCode::kUnavailable;  // "leader changed", "request timed out", ...
+    case 3:                            // INVALID_ARGUMENT
+    case 7:                            // PERMISSION_DENIED
+    case 9:                            // FAILED_PRECONDITION
+    case 11:                           // OUT_OF_RANGE: "future revision"
+    case 16:
+      return ErrorCode::kInvalidArgument;  // UNAUTHENTICATED
+    default:
+      return ErrorCode::kInternal;
   }
 }
 
 Error gateway_error(const net::Endpoint& endpoint, const json& error) {
   std::string message = get_string(error, "message");
   if (message.empty()) message = get_string(error, "error");
-  const auto code = error.contains("code") && error["code"].is_number_integer() ? error["code"].get<int>() : 2;
+  const auto code =
+      error.contains("code") && error["code"].is_number_integer() ? error["code"].get<int>() : 2;
   return make_error(from_grpc(code, message), fmt::format("etcd {}: {}", endpoint.to_string(), message));
 }
 
@@ -221,7 +238,9 @@ Result<json> parse_reply(const net::Endpoint& endpoint, unsigned status, std::st
 // ---------------------------------------------------------------------------
 // Encoding requests
 
-std::string b64(std::string_view bytes) { return net::base64_encode(bytes); }
+std::string b64(std::string_view bytes) {
+  return net::base64_encode(bytes);
+}
 
 // The first key after every key that starts with `prefix` ("\0" = no end).
 std::string prefix_end(std::string prefix) {
@@ -279,17 +298,33 @@ json compare_json(const Compare& compare) {
   json body = {{"key", b64(compare.key)}, {"result", kOps.at(compare.op)}};
   const std::string number = std::to_string(compare.number);
   switch (compare.target) {
-    case Compare::Target::kVersion: body["target"] = "VERSION"; body["version"] = number; break;
-    case Compare::Target::kCreateRevision: body["target"] = "CREATE"; body["create_revision"] = number; break;
-    case Compare::Target::kModRevision: body["target"] = "MOD"; body["mod_revision"] = number; break;
-    case Compare::Target::kValue: body["target"] = "VALUE"; body["value"] = b64(compare.value); break;
-    case Compare::Target::kLease: body["target"] = "LEASE"; body["lease"] = number; break;
+    case Compare::Target::kVersion:
+      body["target"] = "VERSION";
+      body["version"] = number;
+      break;
+    case Compare::Target::kCreateRevision:
+      body["target"] = "CREATE";
+      body["create_revision"] = number;
+      break;
+    case Compare::Target::kModRevision:
+      body["target"] = "MOD";
+      body["mod_revision"] = number;
+      break;
+    case Compare::Target::kValue:
+      body["target"] = "VALUE";
+      body["value"] = b64(compare.value);
+      break;
+    case Compare::Target::kLease:
+      body["target"] = "LEASE";
+      body["lease"] = number;
+      break;
   }
   return body;
 }
 
 json txn_op_json(const TxnOp& op) {
-  if (const auto* range = std::get_if<RangeOp>(&op)) return {{"request_range", range_body(range->key, range->options)}};
+  if (const auto* range = std::get_if<RangeOp>(&op))
+    return {{"request_range", range_body(range->key, range->options)}};
   if (const auto* put = std::get_if<PutOp>(&op)) {
     return {{"request_put", put_body(put->key, put->value, put->options)}};
   }
@@ -347,11 +382,14 @@ class GatewayWatch final : public Watch {
       if (!line) {
         finish(cancelled_ ? make_error(ErrorCode::kCancelled, "etcd watch cancelled") : line.error());
       } else if (!*line) {
-        finish(make_error(ErrorCode::kUnavailable, fmt::format("etcd {}: watch stream ended", endpoint_.to_string())));
+        finish(make_error(ErrorCode::kUnavailable,
+                          fmt::format("etcd {}: watch stream ended", endpoint_.to_string())));
       } else if (!(*line)->empty()) {
         auto batch = interpret(**line);
-        if (!batch) finish(batch.error());
-        else if (*batch) co_return std::move(**batch);
+        if (!batch)
+          finish(batch.error());
+        else if (*batch)
+          co_return std::move(**batch);
       }
     }
     co_return *finished_;
@@ -384,17 +422,17 @@ class GatewayWatch final : public Watch {
   }
 
   Error canceled(const json& result) {
-    auto compacted = decode<int64_t>(endpoint_, result, [](const json& reply) {
-      return get_int<int64_t>(reply, "compact_revision");
-    });
+    auto compacted = decode<int64_t>(
+        endpoint_, result, [](const json& reply) { return get_int<int64_t>(reply, "compact_revision"); });
     if (compacted.ok() && *compacted > 0) {
       compact_revision_ = *compacted;
       return make_error(ErrorCode::kCompacted,
                         fmt::format("etcd {}: watch start revision is compacted (compact revision {})",
                                     endpoint_.to_string(), compact_revision_));
     }
-    return make_error(ErrorCode::kUnavailable, fmt::format("etcd {}: watch cancelled by the server: {}",
-                                                           endpoint_.to_string(), get_string(result, "cancel_reason")));
+    return make_error(ErrorCode::kUnavailable,
+                      fmt::format("etcd {}: watch cancelled by the server: {}", endpoint_.to_string(),
+                                  get_string(result, "cancel_reason")));
   }
 
   net::Endpoint endpoint_;
@@ -421,15 +459,15 @@ class Client::Impl {
       }
       endpoints_.push_back(std::move(*endpoint));
     }
-    if (endpoints_.empty()) config_error_ = make_error(ErrorCode::kInvalidArgument, "etcd: no endpoints configured");
+    if (endpoints_.empty())
+      config_error_ = make_error(ErrorCode::kInvalidArgument, "etcd: no endpoints configured");
   }
 
   // POSTs `body` to `path`, failing over across endpoints.
   template <typename T, typename Parse>
   asio::awaitable<Result<T>> call(std::string path, json body, Parse parse) {
-    co_return co_await with_failover<T>([&](const net::Endpoint& endpoint) {
-      return call_endpoint<T>(endpoint, path, body, parse);
-    });
+    co_return co_await with_failover<T>(
+        [&](const net::Endpoint& endpoint) { return call_endpoint<T>(endpoint, path, body, parse); });
   }
 
   // POSTs `body` to `path` on exactly `endpoint`.
@@ -443,9 +481,8 @@ class Client::Impl {
   }
 
   asio::awaitable<Result<std::unique_ptr<Watch>>> watch(json body) {
-    co_return co_await with_failover<std::unique_ptr<Watch>>([&](const net::Endpoint& endpoint) {
-      return open_watch(endpoint, body);
-    });
+    co_return co_await with_failover<std::unique_ptr<Watch>>(
+        [&](const net::Endpoint& endpoint) { return open_watch(endpoint, body); });
   }
 
  private:
@@ -477,7 +514,9 @@ class Client::Impl {
     // The first message is an error, or "created": etcd has accepted the watch.
     auto first = co_await (*stream)->read_line(config_.request_timeout);
     if (!first) co_return first.error();
-    if (!*first) co_return make_error(ErrorCode::kUnavailable, fmt::format("etcd {}: watch stream ended", endpoint.to_string()));
+    if (!*first)
+      co_return make_error(ErrorCode::kUnavailable,
+                           fmt::format("etcd {}: watch stream ended", endpoint.to_string()));
     auto created = parse_reply(endpoint, (*stream)->status(), **first);
     if (!created) co_return created.error();
     if (!get_bool(*created, "created")) {
@@ -503,7 +542,9 @@ Client::~Client() = default;
 // by-value argument of class type lives in a coroutine frame of ours (g++ 12
 // mishandles defaulted ones; see client.h).
 
-asio::awaitable<Result<RangeResponse>> Client::range(std::string key) { return range(std::move(key), {}); }
+asio::awaitable<Result<RangeResponse>> Client::range(std::string key) {
+  return range(std::move(key), {});
+}
 
 asio::awaitable<Result<RangeResponse>> Client::range(std::string key, RangeOptions options) {
   return impl_->call<RangeResponse>("/v3/kv/range", range_body(key, options), parse_range);
@@ -513,7 +554,9 @@ asio::awaitable<Result<PutResponse>> Client::put(std::string key, std::string va
   return impl_->call<PutResponse>("/v3/kv/put", put_body(key, value, options), parse_put);
 }
 
-asio::awaitable<Result<DeleteResponse>> Client::del(std::string key) { return del(std::move(key), {}); }
+asio::awaitable<Result<DeleteResponse>> Client::del(std::string key) {
+  return del(std::move(key), {});
+}
 
 asio::awaitable<Result<DeleteResponse>> Client::del(std::string key, DeleteOptions options) {
   return impl_->call<DeleteResponse>("/v3/kv/deleterange", delete_body(key, options), parse_delete);
@@ -534,7 +577,8 @@ asio::awaitable<Result<std::unique_ptr<Watch>>> Client::watch(std::string key, W
 asio::awaitable<Result<LeaseGrant>> Client::lease_grant(int64_t ttl_seconds) {
   json body = {{"TTL", std::to_string(ttl_seconds)}};
   return impl_->call<LeaseGrant>("/v3/lease/grant", body, [](const json& reply) {
-    if (const auto error = get_string(reply, "error"); !error.empty()) throw BadReply("lease grant: " + error);
+    if (const auto error = get_string(reply, "error"); !error.empty())
+      throw BadReply("lease grant: " + error);
     return LeaseGrant{get_int<int64_t>(reply, "ID"), get_int<int64_t>(reply, "TTL")};
   });
 }
@@ -569,8 +613,8 @@ asio::awaitable<Result<std::vector<Member>>> Client::member_list() {
 asio::awaitable<Result<EndpointStatus>> Client::status(std::string endpoint) {
   auto parsed = net::parse_endpoint(endpoint);
   if (!parsed) co_return parsed.error();
-  auto status = co_await impl_->call_endpoint<EndpointStatus>(*parsed, "/v3/maintenance/status", json::object(),
-                                                              parse_status);
+  auto status = co_await impl_->call_endpoint<EndpointStatus>(*parsed, "/v3/maintenance/status",
+                                                              json::object(), parse_status);
   if (status) status->endpoint = std::move(endpoint);
   co_return status;
 }
@@ -604,9 +648,10 @@ asio::awaitable<Result<LeaderInfo>> find_leader(Client& client) {
       co_return LeaderInfo{self_declared->leader, self_declared->endpoint, term};
     }
   }
-  co_return make_error(ErrorCode::kUnavailable,
-                       fmt::format("etcd: no leader agreed on by a majority of {} answering members at term {}{}",
-                                   answers.size(), term, failures));
+  co_return make_error(
+      ErrorCode::kUnavailable,
+      fmt::format("etcd: no leader agreed on by a majority of {} answering members at term {}{}",
+                  answers.size(), term, failures));
 }
 
 }  // namespace shakeout::etcd

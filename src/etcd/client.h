@@ -65,10 +65,10 @@ struct KeyValue {
 };
 
 struct RangeOptions {
-  bool prefix = false;        // every key starting with `key`
-  std::string range_end;      // explicit [key, range_end) when not prefix
-  int64_t limit = 0;          // 0 = no limit
-  int64_t revision = 0;       // 0 = latest
+  bool prefix = false;    // every key starting with `key`
+  std::string range_end;  // explicit [key, range_end) when not prefix
+  int64_t limit = 0;      // 0 = no limit
+  int64_t revision = 0;   // 0 = latest
   bool keys_only = false;
   bool count_only = false;
   bool serializable = false;  // false = linearizable read
@@ -110,17 +110,27 @@ struct Compare {
   std::string key;
   Target target = Target::kModRevision;
   Op op = Op::kEqual;
-  int64_t number = 0;   // for every target but kValue
-  std::string value;    // for kValue
+  int64_t number = 0;  // for every target but kValue
+  std::string value;   // for kValue
 
   static Compare mod_revision(std::string key, Op op, int64_t rev) {
     return {std::move(key), Target::kModRevision, op, rev, {}};
   }
 };
 
-struct RangeOp { std::string key; RangeOptions options; };
-struct PutOp { std::string key; std::string value; PutOptions options; };
-struct DeleteOp { std::string key; DeleteOptions options; };
+struct RangeOp {
+  std::string key;
+  RangeOptions options;
+};
+struct PutOp {
+  std::string key;
+  std::string value;
+  PutOptions options;
+};
+struct DeleteOp {
+  std::string key;
+  DeleteOptions options;
+};
 using TxnOp = std::variant<RangeOp, PutOp, DeleteOp>;
 using TxnOpResponse = std::variant<RangeResponse, PutResponse, DeleteResponse>;
 
@@ -150,10 +160,10 @@ struct Member {
 
 struct EndpointStatus {
   std::string endpoint;
-  ResponseHeader header;   // header.member_id is the answering member
+  ResponseHeader header;  // header.member_id is the answering member
   std::string version;
   int64_t db_size = 0;
-  uint64_t leader = 0;     // member id of the leader as this member sees it
+  uint64_t leader = 0;  // member id of the leader as this member sees it
   uint64_t raft_index = 0;
   uint64_t raft_term = 0;
 };
@@ -161,7 +171,7 @@ struct EndpointStatus {
 struct WatchOptions {
   bool prefix = false;
   std::string range_end;
-  int64_t start_revision = 0;   // 0 = from now
+  int64_t start_revision = 0;  // 0 = from now
   bool prev_kv = false;
   bool progress_notify = false;
 };

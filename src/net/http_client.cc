@@ -1,5 +1,8 @@
 #include "net/http_client.h"
 
+#include <fmt/format.h>
+#include <strings.h>
+
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -11,13 +14,11 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
-#include <fmt/format.h>
 
 #include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <map>
-#include <strings.h>
 
 namespace shakeout::net {
 
@@ -49,8 +50,9 @@ ErrorCode classify(const beast::error_code& ec) {
 }
 
 Error io_error(const Endpoint& endpoint, std::string_view stage, const beast::error_code& ec) {
-  return make_error(classify(ec), fmt::format("http {}: {}: {}", endpoint.to_string(), stage,
-                                              ec == beast::error::timeout ? "deadline exceeded" : ec.message()));
+  return make_error(classify(ec),
+                    fmt::format("http {}: {}: {}", endpoint.to_string(), stage,
+                                ec == beast::error::timeout ? "deadline exceeded" : ec.message()));
 }
 
 // A reused connection that the server closed while it sat idle fails before
@@ -69,7 +71,8 @@ HttpHeaders copy_headers(const http::fields& fields) {
   return headers;
 }
 
-RequestMessage build_message(const Endpoint& endpoint, const HttpRequest& request, const std::string& user_agent) {
+RequestMessage build_message(const Endpoint& endpoint, const HttpRequest& request,
+                             const std::string& user_agent) {
   RequestMessage message;
   const http::verb verb = http::string_to_verb(request.method);
   if (verb == http::verb::unknown) {
@@ -139,7 +142,8 @@ struct HttpStream::State {
   asio::awaitable<Result<std::optional<std::string>>> read_piece(std::optional<Deadline> deadline);
 };
 
-asio::awaitable<Result<std::optional<std::string>>> HttpStream::State::read_piece(std::optional<Deadline> deadline) {
+asio::awaitable<Result<std::optional<std::string>>> HttpStream::State::read_piece(
+    std::optional<Deadline> deadline) {
   std::string piece(kPieceSize, '\0');
   while (!body_done) {
     if (cancelled) break;
@@ -160,17 +164,25 @@ asio::awaitable<Result<std::optional<std::string>>> HttpStream::State::read_piec
       co_return std::optional<std::string>(std::move(piece));
     }
   }
-  if (cancelled) co_return make_error(ErrorCode::kCancelled, fmt::format("http {}: stream cancelled", endpoint.to_string()));
+  if (cancelled)
+    co_return make_error(ErrorCode::kCancelled,
+                         fmt::format("http {}: stream cancelled", endpoint.to_string()));
   co_return std::optional<std::string>();
 }
 
 HttpStream::HttpStream(std::unique_ptr<State> state) : state_(std::move(state)) {}
 
-HttpStream::~HttpStream() { cancel(); }
+HttpStream::~HttpStream() {
+  cancel();
+}
 
-unsigned HttpStream::status() const { return state_->parser.get().result_int(); }
+unsigned HttpStream::status() const {
+  return state_->parser.get().result_int();
+}
 
-const HttpHeaders& HttpStream::headers() const { return state_->headers; }
+const HttpHeaders& HttpStream::headers() const {
+  return state_->headers;
+}
 
 asio::awaitable<Result<std::optional<std::string>>> HttpStream::read_piece(std::optional<Millis> timeout) {
   std::optional<Deadline> deadline;
@@ -243,7 +255,8 @@ asio::awaitable<Result<std::unique_ptr<Connection>>> HttpClient::Impl::connect(c
                                                          asio::redirect_error(asio::use_awaitable, ec));
   if (ec) co_return io_error(endpoint, "resolve", ec);
   auto connection = std::make_unique<Connection>(executor_);
-  connection->stream.expires_at(std::min(deadline, std::chrono::steady_clock::now() + config_.connect_timeout));
+  connection->stream.expires_at(
+      std::min(deadline, std::chrono::steady_clock::now() + config_.connect_timeout));
   co_await connection->stream.async_connect(addresses, asio::redirect_error(asio::use_awaitable, ec));
   connection->stream.expires_never();
   if (ec) co_return io_error(endpoint, "connect", ec);
@@ -333,11 +346,13 @@ HttpClient::HttpClient(asio::any_io_executor executor, HttpClientConfig config)
 
 HttpClient::~HttpClient() = default;
 
-asio::awaitable<Result<HttpResponse>> HttpClient::request(Endpoint endpoint, HttpRequest request, Millis timeout) {
+asio::awaitable<Result<HttpResponse>> HttpClient::request(Endpoint endpoint, HttpRequest request,
+                                                          Millis timeout) {
   return impl_->request(std::move(endpoint), std::move(request), timeout);
 }
 
-asio::awaitable<Result<std::unique_ptr<HttpStream>>> HttpClient::open_stream(Endpoint endpoint, HttpRequest request,
+asio::awaitable<Result<std::unique_ptr<HttpStream>>> HttpClient::open_stream(Endpoint endpoint,
+                                                                             HttpRequest request,
                                                                              Millis timeout) {
   return impl_->open_stream(std::move(endpoint), std::move(request), timeout);
 }

@@ -59,8 +59,8 @@ using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
 struct HttpRequest {
   std::string method = "GET";
   std::string target = "/";
-  HttpHeaders headers;         // Host, User-Agent and Content-Length are set for you
-  std::string content_type;    // empty: no Content-Type header
+  HttpHeaders headers;       // Host, User-Agent and Content-Length are set for you
+  std::string content_type;  // empty: no Content-Type header
   std::string body;
 };
 
@@ -74,7 +74,7 @@ struct HttpResponse {
 };
 
 struct HttpClientConfig {
-  Millis connect_timeout{1000};             // also capped by each call's deadline
+  Millis connect_timeout{1000};  // also capped by each call's deadline
   std::size_t max_idle_per_endpoint = 4;
   std::size_t body_limit = 64 * 1024 * 1024;  // bytes, per response or stream line
   std::string user_agent = "shakeout";

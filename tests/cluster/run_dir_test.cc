@@ -1,14 +1,13 @@
 #include "cluster/run_dir.h"
 
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include "cluster/address_plan.h"
 #include "cluster/supervisor.h"

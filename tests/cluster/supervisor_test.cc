@@ -3,14 +3,14 @@
 
 #include "cluster/supervisor.h"
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 
 #include <csignal>
 #include <fstream>
@@ -88,7 +88,8 @@ bool eventually(const std::function<bool()>& condition, std::chrono::millisecond
 }
 
 // Runs `io` until `done()` or the timeout; false on timeout.
-bool run_until(asio::io_context& io, const std::function<bool()>& done, std::chrono::milliseconds timeout = kGenerous) {
+bool run_until(asio::io_context& io, const std::function<bool()>& done,
+               std::chrono::milliseconds timeout = kGenerous) {
   io.restart();
   const auto give_up = steady_clock::now() + timeout;
   while (!done()) {
@@ -98,13 +99,15 @@ bool run_until(asio::io_context& io, const std::function<bool()>& done, std::chr
 }
 
 // Runs `task` on `io` until it completes; false if it has not after `timeout`.
-bool run_task(asio::io_context& io, asio::awaitable<void> task, std::chrono::milliseconds timeout = kGenerous) {
+bool run_task(asio::io_context& io, asio::awaitable<void> task,
+              std::chrono::milliseconds timeout = kGenerous) {
   auto done = std::make_shared<bool>(false);
   asio::co_spawn(io, std::move(task), [done](std::exception_ptr error) {
     if (error) std::rethrow_exception(error);
     *done = true;
   });
-  return run_until(io, [&] { return *done; }, timeout);
+  return run_until(
+      io, [&] { return *done; }, timeout);
 }
 
 template <typename T>
@@ -114,7 +117,8 @@ asio::awaitable<void> store_result(asio::awaitable<T> task, std::shared_ptr<std:
 
 // Runs `task` on `io` until it completes; nullopt if it has not after `timeout`.
 template <typename T>
-std::optional<T> run_for(asio::io_context& io, asio::awaitable<T> task, std::chrono::milliseconds timeout = kGenerous) {
+std::optional<T> run_for(asio::io_context& io, asio::awaitable<T> task,
+                         std::chrono::milliseconds timeout = kGenerous) {
   auto result = std::make_shared<std::optional<T>>();
   run_task(io, store_result(std::move(task), result), timeout);
   return std::move(*result);
@@ -298,7 +302,8 @@ TEST_F(SupervisorTest, RecordsExitCode) {
 
 TEST_F(SupervisorTest, UnexpectedExitTriggersOnExitThroughTheIoContext) {
   std::vector<std::pair<ProcessInfo, ExitStatus>> exits;
-  supervisor().on_exit([&](const ProcessInfo& info, const ExitStatus& status) { exits.emplace_back(info, status); });
+  supervisor().on_exit(
+      [&](const ProcessInfo& info, const ExitStatus& status) { exits.emplace_back(info, status); });
   start_ok(spec("victim", {"sleep", "1000"}));
   const pid_t pid = pid_of("victim");
 
@@ -412,7 +417,8 @@ TEST_F(SupervisorTest, StopLeavesNothingOfTheProcessGroup) {
   ASSERT_TRUE(process_alive(grandchild));
 
   ASSERT_TRUE(stop("parent"));
-  EXPECT_TRUE(eventually([&] { return !process_alive(grandchild) && live_members_of_group(leader).empty(); }));
+  EXPECT_TRUE(
+      eventually([&] { return !process_alive(grandchild) && live_members_of_group(leader).empty(); }));
 }
 
 TEST_F(SupervisorTest, StopAllStopsInReverseStartOrder) {
@@ -431,7 +437,8 @@ while :; do sleep 0.05; done
 
   ASSERT_TRUE(run_task(io_, supervisor().stop_all()));
   EXPECT_EQ(read_file(order), "c\nb\na\n");
-  for (const ProcessInfo& info : supervisor().list()) EXPECT_EQ(info.state, ProcessState::kExited) << info.name;
+  for (const ProcessInfo& info : supervisor().list())
+    EXPECT_EQ(info.state, ProcessState::kExited) << info.name;
   EXPECT_EQ(exits, 3);
 }
 
@@ -463,7 +470,8 @@ TEST_F(SupervisorTest, WaitReadySucceedsOnceTheCheckPasses) {
 TEST_F(SupervisorTest, WaitReadyTimesOutAtTheDeadline) {
   start_ok(spec("sleeper", {"sleep", "1000"}));
   const auto before = steady_clock::now();
-  const Status ready = wait_ready("sleeper", []() -> asio::awaitable<bool> { co_return false; }, 100ms);
+  const Status ready = wait_ready(
+      "sleeper", []() -> asio::awaitable<bool> { co_return false; }, 100ms);
   ASSERT_FALSE(ready.ok());
   EXPECT_EQ(ready.error().code, ErrorCode::kTimeout);
   EXPECT_GE(steady_clock::now() - before, 100ms);
@@ -473,8 +481,9 @@ TEST_F(SupervisorTest, WaitReadyTimesOutAtTheDeadline) {
 TEST_F(SupervisorTest, WaitReadyFailsFastWhenTheProcessExits) {
   start_ok(spec("doomed", {"sh", "-c", "echo starting; echo 'fatal: boom' >&2; sleep 0.2; exit 4"}));
   // The deadline is far beyond how long the test waits for an answer.
-  const auto result = run_for(io_, supervisor().wait_ready("doomed", []() -> asio::awaitable<bool> { co_return false; },
-                                                            Millis(std::chrono::hours(1))));
+  const auto result = run_for(
+      io_, supervisor().wait_ready(
+               "doomed", []() -> asio::awaitable<bool> { co_return false; }, Millis(std::chrono::hours(1))));
   ASSERT_TRUE(result) << "wait_ready waited for the deadline";
   ASSERT_FALSE(result->ok());
   EXPECT_EQ(result->error().code, ErrorCode::kUnavailable);
@@ -501,7 +510,8 @@ TEST_F(SupervisorTest, DestructorKillsAndReapsEveryProcess) {
 
   supervisor_.reset();
   EXPECT_TRUE(has_no_children()) << "every child must be reaped by the destructor";
-  EXPECT_TRUE(eventually([&] { return !process_alive(grandchild) && live_members_of_group(leader).empty(); }));
+  EXPECT_TRUE(
+      eventually([&] { return !process_alive(grandchild) && live_members_of_group(leader).empty(); }));
 
   ASSERT_TRUE(run_until(io_, [&] { return waited->has_value(); }));
   ASSERT_TRUE((*waited)->ok());

@@ -8,8 +8,8 @@
 
 #include <algorithm>
 #include <chrono>
-#include <set>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -20,7 +20,6 @@ namespace {
 
 using namespace std::chrono_literals;
 using testing::EtcdCluster;
-
 
 // Option builders (designated initializers trip -Wmissing-field-initializers
 // on g++ 12 for the members left out).
@@ -351,8 +350,8 @@ TEST_F(EtcdClientTest, NewLeaderIsFoundAfterLeaderIsKilledAndClientFailsOver) {
   auto leader = run(find_leader(*client_));
   ASSERT_TRUE(leader.ok()) << leader.error().describe();
   const auto endpoints = cluster_->endpoints();
-  const int leader_index = static_cast<int>(std::find(endpoints.begin(), endpoints.end(), leader->endpoint) -
-                                            endpoints.begin());
+  const int leader_index =
+      static_cast<int>(std::find(endpoints.begin(), endpoints.end(), leader->endpoint) - endpoints.begin());
   ASSERT_LT(leader_index, 3);
   auto status = run(client_->status(leader->endpoint));
   ASSERT_TRUE(status.ok());

@@ -1,12 +1,11 @@
 #include "etcd_fixture.h"
 
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <csignal>
 #include <stdexcept>
-
-#include <fmt/format.h>
 
 namespace shakeout::etcd::testing {
 
@@ -25,17 +24,21 @@ Result<std::unique_ptr<EtcdCluster>> EtcdCluster::start(int size, Millis ready_t
   return fixture;
 }
 
-EtcdCluster::~EtcdCluster() { cluster_.reset(); }
+EtcdCluster::~EtcdCluster() {
+  cluster_.reset();
+}
 
 void EtcdCluster::kill_member(int i) {
   auto& supervisor = cluster_->supervisor();
-  if (auto killed = supervisor.kill(name(i), SIGKILL); !killed) throw std::runtime_error(killed.error().message);
+  if (auto killed = supervisor.kill(name(i), SIGKILL); !killed)
+    throw std::runtime_error(killed.error().message);
   auto exit = run_blocking(io_, supervisor.wait_exit(name(i)));
   if (!exit) throw std::runtime_error(exit.error().message);
 }
 
 void EtcdCluster::pause_member(int i) {
-  if (auto paused = cluster_->supervisor().pause(name(i)); !paused) throw std::runtime_error(paused.error().message);
+  if (auto paused = cluster_->supervisor().pause(name(i)); !paused)
+    throw std::runtime_error(paused.error().message);
 }
 
 void EtcdCluster::resume_member(int i) {

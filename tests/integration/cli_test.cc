@@ -2,14 +2,14 @@
 // what is left after a normal end, Ctrl-C, and a SIGKILLed supervisor.
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <fstream>
-#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "test_support.h"
@@ -23,7 +23,8 @@ namespace fs = std::filesystem;
 class CliTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    name_ = fmt::format("cli-{}-{}", ::getpid(), ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    name_ =
+        fmt::format("cli-{}-{}", ::getpid(), ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::transform(name_.begin(), name_.end(), name_.begin(), [](char c) { return std::tolower(c); });
     name_ = name_.substr(0, 40);
     if (name_.back() == '-') name_.pop_back();

@@ -2,10 +2,10 @@
 
 #include "cluster/cluster.h"
 
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <boost/asio/detached.hpp>
-#include <gtest/gtest.h>
 
 #include <thread>
 
@@ -175,10 +175,13 @@ TEST_F(ClusterTest, AbortMakesAPendingStartFailFast) {
   run_dir_ = cluster_->run_dir().path().string();
   Status result;
   bool done = false;
-  asio::co_spawn(io_, [&]() -> asio::awaitable<void> {
-    result = co_await cluster_->start();
-    done = true;
-  }, asio::detached);
+  asio::co_spawn(
+      io_,
+      [&]() -> asio::awaitable<void> {
+        result = co_await cluster_->start();
+        done = true;
+      },
+      asio::detached);
   // Abort as soon as the members have been launched.
   while (!done && cluster_->supervisor().list().size() < 3) io_.run_one();
   cluster_->abort();

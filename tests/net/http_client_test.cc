@@ -45,8 +45,8 @@ T run_result(asio::io_context& io, asio::awaitable<T> task) {
 // It counts accepted connections and records when a client closes one.
 class TestServer {
  public:
-  explicit TestServer(asio::io_context& io) : io_(io), acceptor_(io, {asio::ip::make_address("127.0.0.1"), 0}),
-                                              release_(io), forever_(io) {
+  explicit TestServer(asio::io_context& io)
+      : io_(io), acceptor_(io, {asio::ip::make_address("127.0.0.1"), 0}), release_(io), forever_(io) {
     release_.expires_at(asio::steady_timer::time_point::max());
     forever_.expires_at(asio::steady_timer::time_point::max());
     asio::co_spawn(io_, accept_loop(), asio::detached);
@@ -73,8 +73,8 @@ class TestServer {
   asio::awaitable<void> accept_loop() {
     for (;;) {
       boost::system::error_code ec;
-      auto socket = std::make_shared<tcp::socket>(co_await acceptor_.async_accept(
-          asio::redirect_error(asio::use_awaitable, ec)));
+      auto socket = std::make_shared<tcp::socket>(
+          co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, ec)));
       if (ec) co_return;
       ++accepted_;
       sessions_.push_back(socket);
@@ -94,10 +94,13 @@ class TestServer {
       const std::string body = co_await read_body(*socket, input, header, ec);
       if (ec) break;
       const std::string method = header.substr(0, header.find(' '));
-      const std::string target = header.substr(method.size() + 1, header.find(' ', method.size() + 1) - method.size() - 1);
+      const std::string target =
+          header.substr(method.size() + 1, header.find(' ', method.size() + 1) - method.size() - 1);
       if (target == "/echo") {
         const std::string reply = method + " " + body;
-        co_await send(*socket, "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(reply.size()) + "\r\n\r\n" + reply, ec);
+        co_await send(
+            *socket,
+            "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(reply.size()) + "\r\n\r\n" + reply, ec);
       } else if (target == "/close-after") {
         co_await send(*socket, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", ec);
         break;  // closes a connection the client believes it may keep
@@ -108,7 +111,8 @@ class TestServer {
       } else if (target == "/endless") {
         co_await send(*socket, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\none\n\r\n", ec);
         char byte;  // returns only when the client closes the connection
-        co_await socket->async_read_some(asio::buffer(&byte, 1), asio::redirect_error(asio::use_awaitable, ec));
+        co_await socket->async_read_some(asio::buffer(&byte, 1),
+                                         asio::redirect_error(asio::use_awaitable, ec));
         break;
       } else {  // "/hang"
         co_await forever_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
@@ -118,8 +122,8 @@ class TestServer {
     if (ec == asio::error::eof || ec == asio::error::connection_reset) ++closed_by_client_;
   }
 
-  asio::awaitable<std::string> read_body(tcp::socket& socket, asio::streambuf& input, const std::string& header,
-                                         boost::system::error_code& ec) {
+  asio::awaitable<std::string> read_body(tcp::socket& socket, asio::streambuf& input,
+                                         const std::string& header, boost::system::error_code& ec) {
     const auto at = header.find("Content-Length: ");
     const std::size_t length = at == std::string::npos ? 0 : std::stoul(header.substr(at + 16));
     if (input.size() < length) {
@@ -175,7 +179,8 @@ TEST_F(HttpClientTest, RequestReturnsStatusAndBody) {
 
 TEST_F(HttpClientTest, KeepAliveReusesOneConnection) {
   for (int i = 0; i < 3; ++i) {
-    auto response = run_result(io_, client_->request(server_.endpoint(), post("/echo", std::to_string(i)), 5s));
+    auto response =
+        run_result(io_, client_->request(server_.endpoint(), post("/echo", std::to_string(i)), 5s));
     ASSERT_TRUE(response.ok()) << response.error().describe();
     EXPECT_EQ(response->body, "POST " + std::to_string(i));
   }
