@@ -54,7 +54,9 @@ Cluster::Cluster(asio::io_context& io, ClusterOptions options, RunDir run_dir, S
     record_.nodes.push_back({fmt::format("node-{}", k), addresses_.node_ip(k), addresses_.pod_cidr(k)});
   }
   supervisor_.on_exit([this](const ProcessInfo& info, const ExitStatus& status) {
-    log::warn("cluster", "{} (pid {}) exited: {}", info.name, info.pid, status.describe());
+    if (record_.state != "stopping") {
+      log::warn("cluster", "{} (pid {}) exited unexpectedly: {}", info.name, info.pid, status.describe());
+    }
     write_record(record_.state);
   });
   write_record("starting");
@@ -82,14 +84,20 @@ void Cluster::write_record(const std::string& state) {
 }
 
 asio::awaitable<Status> Cluster::start() {
+  // Members of a multi-member cluster start one after another, each once the
+  // previous one serves its peers (see wait_etcd_peer_serving for why).
+  const bool one_by_one = etcd_.members.size() > 1;
   for (const auto& member : etcd_.members) {
     auto started =
         supervisor_.start(etcd_process_spec(etcd_, member, options_.profile, options_.etcd_binary));
     if (!started) co_return started;
+    write_record("starting");
+    if (!one_by_one) continue;
+    auto serving = co_await wait_etcd_peer_serving(supervisor_, member, options_.start_timeout);
+    if (!serving) {
+      co_return make_error(serving.error().code, fmt::format("{}: {}", member.name, serving.error().message));
+    }
   }
-  write_record("starting");
-  // Members are waited for one after another, but they all boot in
-  // parallel, so the whole wait is as long as the slowest member.
   for (const auto& member : etcd_.members) {
     auto ready = co_await wait_etcd_member_ready(supervisor_, member, options_.start_timeout);
     if (!ready) {

@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 
+#include "common/log.h"
 #include "etcd/client.h"
+#include "net/http_client.h"
 
 namespace shakeout::cluster {
 
@@ -75,19 +77,49 @@ ProcessSpec etcd_process_spec(const EtcdClusterPlan& plan, const EtcdMember& mem
   return spec;
 }
 
+asio::awaitable<Status> wait_etcd_peer_serving(Supervisor& supervisor, const EtcdMember& member,
+                                               Millis deadline) {
+  auto endpoint = net::parse_endpoint(member.peer_url);
+  if (!endpoint) co_return endpoint.error();
+  net::HttpClientConfig config;
+  config.connect_timeout = Millis{100};
+  net::HttpClient http(co_await asio::this_coro::executor, config);
+  auto check = [&http, &endpoint]() -> asio::awaitable<bool> {
+    net::HttpRequest request;
+    request.target = "/version";
+    auto response = co_await http.request(*endpoint, std::move(request), Millis{200});
+    co_return response.ok() && response->status == 200;
+  };
+  co_return co_await supervisor.wait_ready(member.name, check, deadline);
+}
+
 asio::awaitable<Status> wait_etcd_member_ready(Supervisor& supervisor, const EtcdMember& member,
                                                Millis deadline) {
   // (Built step by step: g++ 12 miscompiles braced initializer lists in
   // coroutine bodies, "array used as initializer".)
   etcd::Config config;
   config.endpoints.push_back(member.client_url);
-  config.request_timeout = Millis{1000};
-  config.dial_timeout = Millis{200};
+  // Short attempts, retried by wait_ready: a request that reaches a member
+  // before it serves can sit unanswered, and a long timeout here would add
+  // straight to the boot time.
+  config.request_timeout = Millis{200};
+  config.dial_timeout = Millis{100};
   etcd::Client client(co_await asio::this_coro::executor, std::move(config));
   auto check = [&client, &member]() -> asio::awaitable<bool> {
+    // /health first: it needs no gateway, and a gateway request that arrives
+    // before the member serves sends the gateway's own gRPC connection into a
+    // 1s+ reconnect backoff (seen as 1-2s boots before this check existed).
+    if (auto health = co_await client.health(member.client_url); !health) {
+      log::debug("etcd", "{} not ready: {}", member.name, health.error().describe());
+      co_return false;
+    }
     auto status = co_await client.status(member.client_url);
-    if (!status || status->leader == 0) co_return false;
+    if (!status || status->leader == 0) {
+      log::debug("etcd", "{} not ready: {}", member.name, status ? "no leader" : status.error().describe());
+      co_return false;
+    }
     auto read = co_await client.range("/shakeout/readiness");  // linearizable by default
+    if (!read) log::debug("etcd", "{} not ready: read: {}", member.name, read.error().describe());
     co_return read.ok();
   };
   co_return co_await supervisor.wait_ready(member.name, check, deadline);

@@ -39,6 +39,19 @@ EtcdClusterPlan plan_etcd(const AddressPlan& plan, int count, const std::filesys
 ProcessSpec etcd_process_spec(const EtcdClusterPlan& plan, const EtcdMember& member, const Profile& profile,
                               const std::string& etcd_binary);
 
+// Completes when `member` answers on its peer port (GET /version), i.e. it
+// has finished starting and serves its peers; fails fast if it exits.
+//
+// Why the cluster waits for this between members of a new cluster: at start,
+// etcd 3.4 asks every peer whether it was already bootstrapped, with a 1s
+// timeout per peer. A peer whose listener is open but which is still starting
+// accepts the connection and never answers, so a parallel start costs 1-2s
+// about one boot in ten. Starting members one after another, each once the
+// previous one serves its peers, makes every such question answered or
+// refused at once.
+asio::awaitable<Status> wait_etcd_peer_serving(Supervisor& supervisor, const EtcdMember& member,
+                                               Millis deadline);
+
 // Completes when `member` serves a linearizable read and its status names a
 // leader (so the cluster has quorum); fails fast if the process exits.
 asio::awaitable<Status> wait_etcd_member_ready(Supervisor& supervisor, const EtcdMember& member,

@@ -23,6 +23,7 @@ extern "C" {  // glibc 2.36's <sys/pidfd.h> lacks __BEGIN_DECLS
 #include <iterator>
 #include <sstream>
 #include <system_error>
+#include <thread>
 
 #include "common/log.h"
 
@@ -42,6 +43,7 @@ constexpr Millis kFirstReadyPause{1};
 // Readiness checks are cheap loopback calls; a short cap keeps the lag between
 // "ready" and "noticed ready" small (it adds straight to boot time).
 constexpr Millis kMaxReadyPause{10};
+constexpr Millis kPauseSettleLimit{200};
 constexpr int kLogTailLines = 20;
 constexpr std::streamoff kLogTailBytes = 8192;
 constexpr int kChildFailedExitCode = 127;
@@ -647,8 +649,49 @@ Status Supervisor::kill(const std::string& name, int signal) {
   return child->signal(signal);
 }
 
+namespace {
+
+// True once no thread of `pid` can run user code: each is stopped ('T', 't')
+// or inside the kernel uninterruptibly ('D', e.g. a shell in vfork() waiting
+// for its stopped child), where the pending SIGSTOP stops it before it
+// returns to user space.
+bool all_threads_stopped(pid_t pid) {
+  std::error_code ec;
+  bool any = false;
+  for (const auto& task : std::filesystem::directory_iterator(fmt::format("/proc/{}/task", pid), ec)) {
+    std::ifstream stat(task.path() / "stat");
+    std::string line;
+    if (!std::getline(stat, line)) continue;  // the thread just ended
+    const auto paren = line.rfind(')');
+    if (paren == std::string::npos || paren + 2 >= line.size()) continue;
+    const char state = line[paren + 2];
+    if (state != 'T' && state != 't' && state != 'D') return false;
+    any = true;
+  }
+  return any || ec;  // a process that is gone is not running either
+}
+
+}  // namespace
+
+// SIGSTOP is delivered asynchronously: a thread running on another CPU can
+// still answer a request after kill(2) returns (seen: an etcd range answered
+// by a member paused a moment before). A pause fault must be in
+// effect when pause() returns, so wait (briefly, bounded) for every thread
+// of the process to be stopped.
 Status Supervisor::pause(const std::string& name) {
-  return kill(name, SIGSTOP);
+  const auto child = find(name);
+  if (!child) return not_found(name);
+  if (auto sent = child->signal(SIGSTOP); !sent) return sent;
+  const auto give_up = std::chrono::steady_clock::now() + kPauseSettleLimit;
+  while (!all_threads_stopped(child->info.pid)) {
+    if (std::chrono::steady_clock::now() > give_up) {
+      log::warn(kComponent, "{} (pid {}) not fully stopped after {}", name, child->info.pid,
+                format_duration(kPauseSettleLimit));
+      break;
+    }
+    std::this_thread::yield();
+  }
+  return {};
 }
 
 Status Supervisor::resume(const std::string& name) {

@@ -98,7 +98,9 @@ class Supervisor {
   asio::awaitable<Status> stop(std::string name);
   // Sends `signal` to the process group; does not wait.
   Status kill(const std::string& name, int signal = 9);
-  Status pause(const std::string& name);   // SIGSTOP
+  // SIGSTOP, and returns once every thread of the process is stopped (or
+  // after 200ms with a warning), so a pause is in effect when it returns.
+  Status pause(const std::string& name);
   Status resume(const std::string& name);  // SIGCONT
   // stop() then start() with the same spec; restarts counter incremented.
   asio::awaitable<Status> restart(std::string name);

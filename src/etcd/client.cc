@@ -463,6 +463,8 @@ class Client::Impl {
       config_error_ = make_error(ErrorCode::kInvalidArgument, "etcd: no endpoints configured");
   }
 
+  net::HttpClient& http() { return http_; }
+
   // POSTs `body` to `path`, failing over across endpoints.
   template <typename T, typename Parse>
   asio::awaitable<Result<T>> call(std::string path, json body, Parse parse) {
@@ -619,6 +621,21 @@ asio::awaitable<Result<EndpointStatus>> Client::status(std::string endpoint) {
   co_return status;
 }
 
+asio::awaitable<Status> Client::health(std::string endpoint) {
+  auto parsed = net::parse_endpoint(endpoint);
+  if (!parsed) co_return parsed.error();
+  net::HttpRequest request;
+  request.target = "/health";
+  auto response = co_await impl_->http().request(*parsed, std::move(request), config_.request_timeout);
+  if (!response) co_return response.error();
+  const auto body = json::parse(response->body, nullptr, /*allow_exceptions=*/false);
+  if (response->status != 200 || !body.is_object() || body.value("health", "") != "true") {
+    co_return make_error(ErrorCode::kUnavailable, fmt::format("etcd {}: unhealthy (HTTP {}): {}", endpoint,
+                                                              response->status, response->body));
+  }
+  co_return Status{};
+}
+
 // ---------------------------------------------------------------------------
 // find_leader
 
@@ -640,11 +657,11 @@ asio::awaitable<Result<LeaderInfo>> find_leader(Client& client) {
     return s.raft_term == term && s.leader != 0 && s.leader == s.header.member_id;
   });
   if (self_declared != answers.end()) {
-    // ...confirmed by a majority of the members that answered.
+    // ...confirmed by a majority of all the members.
     const auto agree = std::count_if(answers.begin(), answers.end(), [&](const EndpointStatus& s) {
       return s.raft_term == term && s.leader == self_declared->leader;
     });
-    if (static_cast<std::size_t>(agree) * 2 > answers.size()) {
+    if (static_cast<std::size_t>(agree) * 2 > client.config().endpoints.size()) {
       co_return LeaderInfo{self_declared->leader, self_declared->endpoint, term};
     }
   }

@@ -237,6 +237,9 @@ class Client {
   asio::awaitable<Result<std::vector<Member>>> member_list();
   // Status of one endpoint (no failover: asks exactly that endpoint).
   asio::awaitable<Result<EndpointStatus>> status(std::string endpoint);
+  // etcd's own /health on one endpoint (served by etcd directly, not through
+  // the gateway): OK when the member sees a leader and a quorum read succeeds.
+  asio::awaitable<Status> health(std::string endpoint);
 
   const Config& config() const { return config_; }
 
@@ -247,8 +250,9 @@ class Client {
 };
 
 // Identifies the current leader exactly: asks every endpoint for its status
-// and returns the member that reports itself as leader, provided a majority
-// of the members that answered agree on it at the highest term seen.
+// and returns the member that reports itself as leader at the highest term
+// seen, provided a majority of all the client's endpoints (the members) agree
+// on it. A leader cut off from its quorum is therefore not reported.
 // kUnavailable when no such member exists (election in progress, no quorum).
 struct LeaderInfo {
   uint64_t member_id = 0;
