@@ -1,6 +1,8 @@
 // `shakeout down` and `shakeout status`: act on clusters through their run
 // directories, whether their supervisor is alive or died.
 
+#include <fmt/format.h>
+
 #include <nlohmann/json.hpp>
 
 #include <cstdio>

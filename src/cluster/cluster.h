@@ -11,6 +11,8 @@
 // so `shakeout status` and `shakeout down` in other processes see the truth.
 // Threading: everything on the io_context's thread.
 
+#include <utility>  // before Asio: Boost 1.74 awaitable.hpp needs std::exchange
+
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 

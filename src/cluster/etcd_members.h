@@ -1,6 +1,8 @@
 #pragma once
 // Booting real etcd members (Debian's etcd-server) for a cluster.
 
+#include <utility>  // before Asio: Boost 1.74 awaitable.hpp needs std::exchange
+
 #include <boost/asio/awaitable.hpp>
 
 #include <filesystem>

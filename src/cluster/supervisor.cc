@@ -146,7 +146,7 @@ std::vector<std::string> child_environment(const std::map<std::string, std::stri
     const std::string_view text(*entry);
     if (!overrides.contains(std::string(text.substr(0, text.find('='))))) env.emplace_back(text);
   }
-  for (const auto& [key, value] : overrides) env.push_back(key + "=" + value);
+  for (const auto& [key, value] : overrides) env.push_back(fmt::format("{}={}", key, value));
   return env;
 }
 
