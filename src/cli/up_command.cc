@@ -63,9 +63,15 @@ asio::awaitable<std::string> describe_leader(Cluster& cluster) {
   config.endpoints = cluster.etcd().client_urls();
   config.request_timeout = Millis{1000};
   etcd::Client client(co_await asio::this_coro::executor, std::move(config));
-  auto leader = co_await etcd::find_leader(client);
-  if (!leader) co_return std::string{};
-  co_return leader->endpoint;
+  // An election may still be settling right after boot: ask a few times.
+  asio::steady_timer pause(co_await asio::this_coro::executor);
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    auto leader = co_await etcd::find_leader(client);
+    if (leader) co_return leader->endpoint;
+    pause.expires_after(Millis{50});
+    co_await pause.async_wait(asio::use_awaitable);
+  }
+  co_return std::string{};
 }
 
 std::string summary(Cluster& cluster, Millis boot_time, const std::string& leader_endpoint) {
@@ -87,15 +93,75 @@ std::string summary(Cluster& cluster, Millis boot_time, const std::string& leade
   return out;
 }
 
+// What the signal handler and the supervising coroutine share.
+struct StopState {
+  explicit StopState(asio::io_context& io) : event(io, asio::steady_timer::time_point::max()) {}
+  // Expiring the timer (rather than cancelling a wait) also completes a wait
+  // that starts later, so a signal during boot or leader lookup is not lost.
+  void request() { event.expires_at(asio::steady_timer::time_point::min()); }
+  asio::steady_timer event;
+  Cluster* cluster = nullptr;  // set once created
+  bool ready = false;
+  bool interrupted = false;
+  int signals = 0;
+};
+
+// Boots the cluster, reports, and supervises it until a stop is requested.
+asio::awaitable<int> run_cluster(Cluster* cluster, BootReporter* reporter, StopState* stop) {
+  const auto begin = std::chrono::steady_clock::now();
+  auto started = co_await cluster->start();
+  const auto boot_time = std::chrono::duration_cast<Millis>(std::chrono::steady_clock::now() - begin);
+  if (!started) {
+    reporter->failed(stop->interrupted ? std::string("shakeout: interrupted before the cluster was ready\n")
+                                       : fmt::format("shakeout: error: {}\n", started.error().message));
+    co_await cluster->stop();
+    co_return stop->interrupted ? kExitInterrupted : kExitUsage;
+  }
+  stop->ready = true;
+  const auto leader = co_await describe_leader(*cluster);
+  reporter->ready(summary(*cluster, boot_time, leader) +
+                  (reporter->detached()
+                       ? fmt::format("Stop it with: shakeout down --name {}\n", cluster->options().name)
+                       : std::string("Press Ctrl-C to stop.\n")));
+  boost::system::error_code ec;
+  co_await stop->event.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  co_await cluster->stop();
+  log::info("up", "cluster \"{}\" stopped", cluster->options().name);
+  co_return kExitOk;
+}
+
 // Boots and supervises until a stop signal. Returns the exit code.
 int supervise(const UpOptions& options, BootReporter reporter) {
   asio::io_context io;
+  // Signals are caught from before the run dir exists, so none can end the
+  // process between creating it and tearing it down.
+  StopState stop(io);
+  asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
+  std::function<void(boost::system::error_code, int)> on_signal = [&](boost::system::error_code ec,
+                                                                      int signo) {
+    if (ec) return;
+    log::info("up", "received {}, stopping cluster \"{}\"", strsignal(signo), options.cluster.name);
+    stop.interrupted = !stop.ready;
+    // Before the cluster is ready a signal aborts the boot (start() then
+    // fails fast); once ready, a second signal means now.
+    if (stop.cluster != nullptr && (!stop.ready || ++stop.signals > 1)) stop.cluster->abort();
+    stop.request();
+    signals.async_wait(on_signal);
+  };
+  signals.async_wait(on_signal);
+
   auto created = Cluster::create(io, options.cluster);
   if (!created) {
     reporter.failed(fmt::format("shakeout: error: {}\n", created.error().message));
     return kExitUsage;
   }
   Cluster& cluster = **created;
+  stop.cluster = &cluster;
+  io.poll();  // a signal that came during create
+  if (stop.interrupted) {
+    reporter.failed("shakeout: interrupted before the cluster was ready\n");
+    return kExitInterrupted;
+  }
   if (reporter.detached()) {
     // From here on the supervisor's own log is a file in the run dir.
     const auto log_path = cluster.run_dir().log_file("supervisor");
@@ -106,48 +172,7 @@ int supervise(const UpOptions& options, BootReporter reporter) {
       ::close(fd);
     }
   }
-
-  // One timer as the stop event: a signal cancels it. Before the cluster is
-  // ready a signal also aborts the boot, so start() fails fast.
-  asio::steady_timer stop_event(io, asio::steady_timer::time_point::max());
-  asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
-  bool ready = false;
-  bool interrupted = false;
-  int signal_count = 0;
-  std::function<void(boost::system::error_code, int)> on_signal = [&](boost::system::error_code ec,
-                                                                      int signo) {
-    if (ec) return;
-    log::info("up", "received {}, stopping cluster \"{}\"", strsignal(signo), cluster.options().name);
-    interrupted = !ready;
-    if (!ready || ++signal_count > 1) cluster.abort();  // a second signal means now
-    stop_event.cancel();
-    signals.async_wait(on_signal);
-  };
-  signals.async_wait(on_signal);
-
-  int exit_code = kExitOk;
-  run_blocking(io, [&]() -> asio::awaitable<void> {
-    const auto begin = std::chrono::steady_clock::now();
-    auto started = co_await cluster.start();
-    const auto boot_time = std::chrono::duration_cast<Millis>(std::chrono::steady_clock::now() - begin);
-    if (!started) {
-      exit_code = interrupted ? kExitInterrupted : kExitUsage;
-      reporter.failed(interrupted ? std::string("shakeout: interrupted before the cluster was ready\n")
-                                  : fmt::format("shakeout: error: {}\n", started.error().message));
-      co_await cluster.stop();
-      co_return;
-    }
-    ready = true;
-    const auto leader = co_await describe_leader(cluster);
-    reporter.ready(summary(cluster, boot_time, leader) +
-                   (reporter.detached()
-                        ? fmt::format("Stop it with: shakeout down --name {}\n", cluster.options().name)
-                        : std::string("Press Ctrl-C to stop.\n")));
-    boost::system::error_code ec;
-    co_await stop_event.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    co_await cluster.stop();
-    log::info("up", "cluster \"{}\" stopped", cluster.options().name);
-  }());
+  const int exit_code = run_blocking(io, run_cluster(&cluster, &reporter, &stop));
   signals.cancel();
   created->reset();  // removes the run dir and releases the subnet
   return exit_code;

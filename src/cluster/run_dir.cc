@@ -66,6 +66,19 @@ std::string rfc3339_now() {
   return buf;
 }
 
+// Waits until `pid` exits, up to `timeout`. True if it exited.
+bool wait_pid_exit(pid_t pid, Millis timeout) {
+  const int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (fd < 0) return errno == ESRCH;
+  pollfd pfd{fd, POLLIN, 0};
+  int rc;
+  do {
+    rc = ::poll(&pfd, 1, static_cast<int>(timeout.count()));
+  } while (rc < 0 && errno == EINTR);
+  ::close(fd);
+  return rc > 0;
+}
+
 // Kills what a dead supervisor left: every recorded process that is still the
 // same process (pid and start time), with its process group.
 std::vector<std::string> kill_leftovers(const ClusterRecord& record) {
@@ -75,6 +88,10 @@ std::vector<std::string> kill_leftovers(const ClusterRecord& record) {
     ::kill(-p.pid, SIGKILL);
     ::kill(p.pid, SIGKILL);
     killed.push_back(p.name);
+  }
+  // Remove nothing while they may still write into the run dir.
+  for (const auto& p : record.processes) {
+    if (std::find(killed.begin(), killed.end(), p.name) != killed.end()) wait_pid_exit(p.pid, Millis{5000});
   }
   return killed;
 }
@@ -95,19 +112,6 @@ std::vector<std::string> clean_stale(const fs::path& dir) {
   return killed;
 }
 
-// Waits until `pid` exits, up to `timeout`. True if it exited.
-bool wait_pid_exit(pid_t pid, Millis timeout) {
-  const int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-  if (fd < 0) return errno == ESRCH;
-  pollfd pfd{fd, POLLIN, 0};
-  int rc;
-  do {
-    rc = ::poll(&pfd, 1, static_cast<int>(timeout.count()));
-  } while (rc < 0 && errno == EINTR);
-  ::close(fd);
-  return rc > 0;
-}
-
 }  // namespace
 
 fs::path default_runtime_root() {
@@ -123,9 +127,13 @@ fs::path default_runtime_root() {
 
 // --- FileLock ---------------------------------------------------------------
 
-Result<FileLock> FileLock::lock(const fs::path& path, int operation) {
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) return io_error("open", path);
+Result<FileLock> FileLock::lock(const fs::path& path, int operation, int open_flags) {
+  const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC | open_flags, 0600);
+  if (fd < 0) {
+    if (errno == ENOENT)
+      return make_error(ErrorCode::kNotFound, fmt::format("{}: no such file", path.string()));
+    return io_error("open", path);
+  }
   while (::flock(fd, operation) != 0) {
     if (errno == EINTR) continue;
     const int saved = errno;
@@ -140,10 +148,13 @@ Result<FileLock> FileLock::lock(const fs::path& path, int operation) {
 }
 
 Result<FileLock> FileLock::try_acquire(const fs::path& path) {
-  return lock(path, LOCK_EX | LOCK_NB);
+  return lock(path, LOCK_EX | LOCK_NB, O_CREAT);
 }
 Result<FileLock> FileLock::acquire(const fs::path& path) {
-  return lock(path, LOCK_EX);
+  return lock(path, LOCK_EX, O_CREAT);
+}
+Result<FileLock> FileLock::try_acquire_existing(const fs::path& path) {
+  return lock(path, LOCK_EX | LOCK_NB, 0);
 }
 
 FileLock::FileLock(FileLock&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
@@ -325,12 +336,17 @@ Status RunDir::write_record(const ClusterRecord& record) const {
 std::vector<ClusterEntry> list_clusters(const fs::path& root) {
   std::vector<ClusterEntry> out;
   std::error_code ec;
+  if (!fs::is_directory(root / "clusters", ec)) return out;
+  // Under clusters.lock, so a probe never races a run dir being created or
+  // cleaned; the probe never creates a lock file (a supervisor may be
+  // removing its directory right now).
+  auto global = FileLock::acquire(root / "clusters.lock");
   for (const auto& entry : fs::directory_iterator(root / "clusters", ec)) {
     if (!entry.is_directory()) continue;
     ClusterEntry e;
     e.name = entry.path().filename().string();
     e.dir = entry.path();
-    auto lock = FileLock::try_acquire(e.dir / "supervisor.lock");
+    auto lock = FileLock::try_acquire_existing(e.dir / "supervisor.lock");
     e.supervisor_alive = !lock && lock.error().code == ErrorCode::kConflict;
     if (auto record = read_record(e.dir)) e.record = std::move(*record);
     out.push_back(std::move(e));
@@ -339,41 +355,59 @@ std::vector<ClusterEntry> list_clusters(const fs::path& root) {
   return out;
 }
 
+namespace {
+
+// Asks a live supervisor to tear down, as Ctrl-C would, and waits for it to
+// exit (SIGKILL after `timeout`: its children die with it).
+Status stop_supervisor(const fs::path& dir, const std::string& name, Millis timeout) {
+  auto record = read_record(dir);
+  if (!record) return record.error();
+  const pid_t pid = record->supervisor_pid;
+  if (pid <= 0 || !process_alive(pid, record->supervisor_start_ticks)) return {};
+  ::kill(pid, SIGTERM);
+  if (!wait_pid_exit(pid, timeout)) {
+    log::warn("cluster", "supervisor of '{}' (pid {}) did not stop within {}; killing it", name, pid,
+              format_duration(timeout));
+    ::kill(pid, SIGKILL);
+    wait_pid_exit(pid, Millis{5000});
+  }
+  return {};
+}
+
+}  // namespace
+
 Result<DownResult> down_cluster(const fs::path& root, const std::string& name, Millis timeout) {
   if (auto valid = validate_cluster_name(name); !valid) return valid.error();
   const auto dir = root / "clusters" / name;
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) {
-    return make_error(ErrorCode::kNotFound,
-                      fmt::format("no cluster named '{}' (under {})", name, root.string()));
-  }
   DownResult result;
-  auto lock = FileLock::try_acquire(dir / "supervisor.lock");
-  if (!lock && lock.error().code != ErrorCode::kConflict) return lock.error();
-  if (!lock) {
-    // A live supervisor: ask it to tear down, as Ctrl-C would.
-    auto record = read_record(dir);
-    if (!record) return record.error();
-    result.was_running = true;
-    const pid_t pid = record->supervisor_pid;
-    if (pid > 0 && process_alive(pid, record->supervisor_start_ticks)) {
-      ::kill(pid, SIGTERM);
-      if (!wait_pid_exit(pid, timeout)) {
-        log::warn("cluster", "supervisor of '{}' (pid {}) did not stop within {}; killing it", name, pid,
-                  format_duration(timeout));
-        ::kill(pid, SIGKILL);
-        wait_pid_exit(pid, Millis{5000});
+  // At most twice: a live supervisor is stopped outside clusters.lock, then
+  // whatever it left is cleaned under it.
+  for (int round = 0; round < 2; ++round) {
+    {
+      auto global = FileLock::acquire(root / "clusters.lock");
+      if (!global) return global.error();
+      std::error_code ec;
+      if (!fs::is_directory(dir, ec)) {
+        if (result.was_running) return result;  // it stopped cleanly and removed its run dir
+        return make_error(ErrorCode::kNotFound,
+                          fmt::format("no cluster named '{}' (under {})", name, root.string()));
       }
-    }
-    // A supervisor that stopped cleanly removed its run dir; one that was
-    // killed released its lock, leaving the dir for the cleanup below.
-    if (!fs::exists(dir / "supervisor.lock", ec)) return result;
-  } else {
-    result.was_stale = true;
+      auto lock = FileLock::try_acquire_existing(dir / "supervisor.lock");
+      if (lock || lock.error().code == ErrorCode::kNotFound) {
+        // No live supervisor (it died, or never finished creating the dir).
+        result.was_stale = !result.was_running;
+        result.killed = clean_stale(dir);
+        return result;
+      }
+      if (lock.error().code != ErrorCode::kConflict) return lock.error();
+      if (result.was_running) {
+        return make_error(ErrorCode::kConflict,
+                          fmt::format("cluster '{}' is running again (another `up` started it)", name));
+      }
+      result.was_running = true;
+    }  // clusters.lock released: the supervisor takes it to remove its run dir
+    if (auto stopped = stop_supervisor(dir, name, timeout); !stopped) return stopped.error();
   }
-  auto global = FileLock::acquire(root / "clusters.lock");
-  if (!global) return global.error();
-  if (fs::exists(dir, ec)) result.killed = clean_stale(dir);
   return result;
 }
 

@@ -41,6 +41,8 @@ class FileLock {
   static Result<FileLock> try_acquire(const fs::path& path);
   // Blocks until the lock is free.
   static Result<FileLock> acquire(const fs::path& path);
+  // Like try_acquire, but never creates the file: kNotFound if it is missing.
+  static Result<FileLock> try_acquire_existing(const fs::path& path);
   FileLock(FileLock&& other) noexcept;
   FileLock& operator=(FileLock&& other) noexcept;
   FileLock(const FileLock&) = delete;
@@ -49,7 +51,7 @@ class FileLock {
 
  private:
   explicit FileLock(int fd) : fd_(fd) {}
-  static Result<FileLock> lock(const fs::path& path, int operation);
+  static Result<FileLock> lock(const fs::path& path, int operation, int open_flags);
   int fd_ = -1;
 };
 

@@ -685,11 +685,13 @@ Status Supervisor::pause(const std::string& name) {
   const auto give_up = std::chrono::steady_clock::now() + kPauseSettleLimit;
   while (!all_threads_stopped(child->info.pid)) {
     if (std::chrono::steady_clock::now() > give_up) {
-      log::warn(kComponent, "{} (pid {}) not fully stopped after {}", name, child->info.pid,
-                format_duration(kPauseSettleLimit));
-      break;
+      return make_error(ErrorCode::kTimeout,
+                        fmt::format("{} (pid {}) was sent SIGSTOP but is not stopped after {}", name,
+                                    child->info.pid, format_duration(kPauseSettleLimit)));
     }
-    std::this_thread::yield();
+    // Sleep rather than spin: a spinning thread would take the CPU the
+    // stopping process needs to reach its stop.
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
   }
   return {};
 }

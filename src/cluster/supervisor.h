@@ -98,8 +98,8 @@ class Supervisor {
   asio::awaitable<Status> stop(std::string name);
   // Sends `signal` to the process group; does not wait.
   Status kill(const std::string& name, int signal = 9);
-  // SIGSTOP, and returns once every thread of the process is stopped (or
-  // after 200ms with a warning), so a pause is in effect when it returns.
+  // SIGSTOP, and returns once no thread of the process can run user code, so
+  // a pause is in effect when it returns; kTimeout if that takes over 200ms.
   Status pause(const std::string& name);
   Status resume(const std::string& name);  // SIGCONT
   // stop() then start() with the same spec; restarts counter incremented.

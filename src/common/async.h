@@ -2,13 +2,13 @@
 // Helpers for running Asio coroutines from synchronous code (CLI, tests).
 
 #include <utility>  // before Asio: Boost 1.74 awaitable.hpp needs std::exchange
-#include <utility>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 
 #include <exception>
 #include <optional>
+#include <stdexcept>
 
 namespace shakeout {
 
@@ -28,6 +28,9 @@ inline void run_blocking(asio::io_context& io, asio::awaitable<void> task) {
     if (io.run_one() == 0) break;
   }
   if (error) std::rethrow_exception(error);
+  // run_one() returned 0: the io_context ran out of work (or was stopped)
+  // with the task still suspended. Its result will never come.
+  if (!done) throw std::logic_error("run_blocking: the io_context stopped before the task completed");
 }
 
 namespace detail {

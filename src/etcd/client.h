@@ -195,7 +195,8 @@ struct WatchBatch {
 // with kCompacted when start_revision is compacted (error().message carries
 // the compact revision), kCancelled after cancel(), kUnavailable when the
 // stream breaks (resume with a new watch from last revision + 1).
-// Not restartable; not thread-safe. Destroying it cancels it.
+// Not restartable; not thread-safe. Destroying it closes the stream, but only
+// while no next() is suspended: cancel() first and let that next() return.
 class Watch {
  public:
   virtual ~Watch() = default;

@@ -333,7 +333,7 @@ TEST_F(EtcdClientTest, MemberListAndStatusDescribeThreeMembers) {
     auto status = run(client_->status(cluster_->endpoint(i)));
     ASSERT_TRUE(status.ok()) << status.error().describe();
     EXPECT_EQ(status->endpoint, cluster_->endpoint(i));
-    EXPECT_EQ(status->version, "3.4.23");
+    EXPECT_EQ(status->version.rfind("3.", 0), 0u) << status->version;  // Debian 12 ships etcd 3.4
     EXPECT_GT(status->raft_term, 0u);
     EXPECT_GT(status->raft_index, 0u);
     EXPECT_GT(status->db_size, 0);

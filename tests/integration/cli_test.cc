@@ -61,14 +61,19 @@ TEST_F(CliTest, BadFlagsExit2WithOneLineAndStartNothing) {
       {},
       {"down", "--all", "--name", "x"},
   };
+  // A root of its own: a broken `--all` must not reach other tests' clusters,
+  // and "nothing started" means nothing at all appears in it.
+  TempDir private_root;
   for (const auto& args : bad) {
-    auto result = run(args);
+    std::vector<std::string> argv = args;
+    argv.insert(argv.begin(), shakeout_binary());
+    auto result = run_command(argv, {{"SHAKEOUT_RUNTIME_DIR", private_root.path().string()}}, 60s);
     EXPECT_EQ(result.exit_code, 2) << fmt::format("{}", fmt::join(args, " "));
     EXPECT_TRUE(result.out.empty()) << result.out;
     EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
     EXPECT_NE(result.err.find("error"), std::string::npos) << result.err;
   }
-  EXPECT_FALSE(fs::exists(run_dir()));
+  EXPECT_TRUE(fs::is_empty(private_root.path()));
 }
 
 TEST_F(CliTest, HelpOnEveryCommandExits0) {
@@ -120,7 +125,7 @@ TEST_F(CliTest, KilledSupervisorTakesItsProcessesAndDownCleansTheStaleDir) {
 
   // PDEATHSIG: the members die with their supervisor, without anyone's help.
   EXPECT_TRUE(wait_no_processes_matching(run_dir().string(), 10s).empty());
-  auto status = run({"status"});
+  auto status = run({"status", "--name", name_});
   EXPECT_NE(status.out.find("stale"), std::string::npos) << status.out;
 
   auto down = run({"down", "--name", name_});

@@ -116,6 +116,15 @@ TEST_F(ClusterTest, ThreeMembersElectExactlyOneLeaderAndSurviveItsDeath) {
   }
   ASSERT_EQ(leaders, 1);
 
+  // A client that prefers the member about to die must fail over.
+  etcd::Config failover_config;
+  failover_config.endpoints = {leader->endpoint};
+  for (const auto& url : cluster.etcd().client_urls()) {
+    if (url != leader->endpoint) failover_config.endpoints.push_back(url);
+  }
+  failover_config.request_timeout = 3000ms;
+  etcd::Client failover_client(io_.get_executor(), failover_config);
+
   ASSERT_TRUE(cluster.supervisor().kill(leader_name, SIGKILL).ok());
   auto exit = run_blocking(io_, cluster.supervisor().wait_exit(leader_name));
   ASSERT_TRUE(exit.ok());
@@ -132,9 +141,9 @@ TEST_F(ClusterTest, ThreeMembersElectExactlyOneLeaderAndSurviveItsDeath) {
   ASSERT_TRUE(next.ok()) << next.error().describe();
   EXPECT_NE(next->member_id, leader->member_id);
   EXPECT_GT(next->raft_term, leader->raft_term);
-  auto put = run_blocking(io_, client.put("/after-failover", "yes"));
+  auto put = run_blocking(io_, failover_client.put("/after-failover", "yes"));
   ASSERT_TRUE(put.ok()) << put.error().describe();
-  auto got = run_blocking(io_, client.range("/after-failover"));
+  auto got = run_blocking(io_, failover_client.range("/after-failover"));
   ASSERT_TRUE(got.ok()) << got.error().describe();
   EXPECT_EQ(got->kvs.at(0).value, "yes");
 
