@@ -10,6 +10,7 @@ packages=(
   nlohmann-json3-dev prometheus-cpp-dev libfmt-dev libgtest-dev libyaml-cpp-dev libcli11-dev
   etcd-server etcd-client     # real etcd 3.4 and etcdctl
   procps                      # ps/pgrep, used by tests that check for leftovers
+  clang-format clang-tidy     # scripts/lint.sh
 )
 
 missing=()

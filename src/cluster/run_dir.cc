@@ -37,6 +37,23 @@ Status make_private_dir(const fs::path& path) {
   return {};
 }
 
+// The runtime root must be ours: a predictable path like /dev/shm/shakeout-0
+// could have been made by another user to plant records that `down` acts on.
+Status ensure_runtime_root(const fs::path& root) {
+  std::error_code ec;
+  fs::create_directories(root, ec);
+  if (ec) return make_error(ErrorCode::kIo, fmt::format("create {}: {}", root.string(), ec.message()));
+  struct stat st {};
+  if (::lstat(root.c_str(), &st) != 0) return io_error("stat", root);
+  if (!S_ISDIR(st.st_mode) || st.st_uid != ::getuid()) {
+    return make_error(ErrorCode::kIo,
+                      fmt::format("runtime dir {} must be a directory (not a link) owned by uid {}",
+                                  root.string(), ::getuid()));
+  }
+  if (::chmod(root.c_str(), 0700) != 0) return io_error("chmod", root);
+  return {};
+}
+
 // True if 127.C.0.11:2379 and :2380 can be bound, i.e. nothing outside our
 // locks (another user's cluster, a stray etcd) sits on the subnet.
 bool subnet_ports_free(int subnet) {
@@ -259,6 +276,7 @@ Result<ClusterRecord> read_record(const fs::path& run_dir) {
 // --- subnets ----------------------------------------------------------------
 
 Result<SubnetLease> lease_subnet(const fs::path& root) {
+  if (auto owned = ensure_runtime_root(root); !owned) return owned.error();
   if (auto made = make_private_dir(root / "locks"); !made) return made.error();
   for (int subnet = AddressPlan::kMinSubnet; subnet <= AddressPlan::kMaxSubnet; ++subnet) {
     auto lock = FileLock::try_acquire(root / "locks" / fmt::format("subnet-{}.lock", subnet));
@@ -279,6 +297,7 @@ Result<SubnetLease> lease_subnet(const fs::path& root) {
 
 Result<RunDir> RunDir::create(const fs::path& root, const std::string& name) {
   if (auto valid = validate_cluster_name(name); !valid) return valid.error();
+  if (auto owned = ensure_runtime_root(root); !owned) return owned.error();
   if (auto made = make_private_dir(root / "clusters"); !made) return made.error();
   auto global = FileLock::acquire(root / "clusters.lock");
   if (!global) return global.error();

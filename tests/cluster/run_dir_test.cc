@@ -35,6 +35,16 @@ TEST(RunDir, CreatesAPrivateDirectoryAndRemovesItOnDestruction) {
   EXPECT_FALSE(fs::exists(path));
 }
 
+TEST(RunDir, RefusesARuntimeRootThatIsASymlink) {
+  TempDir base;
+  fs::create_directory(base.path() / "elsewhere");
+  fs::create_directory_symlink(base.path() / "elsewhere", base.path() / "root");
+  auto dir = RunDir::create(base.path() / "root", "alpha");
+  ASSERT_FALSE(dir.ok());
+  EXPECT_NE(dir.error().message.find("not a link"), std::string::npos) << dir.error().message;
+  EXPECT_TRUE(fs::is_empty(base.path() / "elsewhere"));
+}
+
 TEST(RunDir, SecondCreateOfALiveClusterIsRefused) {
   TempDir root;
   auto first = RunDir::create(root.path(), "alpha");
