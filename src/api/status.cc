@@ -74,6 +74,10 @@ ApiError invalid(const ResourceInfo& resource, const std::string& name, const st
                      std::move(details));
 }
 
+ApiError path_not_found() {
+  return make_status(404, "NotFound", "the server could not find the requested resource", json::object());
+}
+
 ApiError bad_request(const std::string& message) {
   return make_status(400, "BadRequest", message, json());
 }

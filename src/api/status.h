@@ -49,6 +49,9 @@ inline constexpr const char* kOptimisticLockMessage =
 ApiError invalid(const ResourceInfo& resource, const std::string& name, const std::vector<Cause>& causes);
 // 400 BadRequest with `message`, no details.
 ApiError bad_request(const std::string& message);
+// 404 NotFound for a path that names no resource: "the server could not find
+// the requested resource", empty details (upstream's NewGenericServerResponse).
+ApiError path_not_found();
 // 410 Expired (upstream NewResourceExpired).
 ApiError expired(const std::string& message);
 // 410 Gone (upstream NewGone).

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "apiserver/server.h"
 #include "cli/commands.h"
 #include "common/log.h"
 
@@ -55,6 +56,17 @@ int run(int argc, char** argv) {
 
   app.add_subcommand("version", "Print the version");
 
+  // Roles: one per component process, started by the supervisor.
+  apiserver::Options apiserver_options;
+  auto* apiserver_cmd = app.add_subcommand("apiserver", "Role: the Kubernetes API server over etcd");
+  apiserver_cmd->add_option("--etcd-servers", apiserver_options.etcd_servers, "etcd client URLs")
+      ->delimiter(',')
+      ->required();
+  apiserver_cmd->add_option("--bind-address", apiserver_options.bind_address, "loopback address to serve on")
+      ->capture_default_str();
+  apiserver_cmd->add_option("--port", apiserver_options.port, "port to serve plain HTTP on (0 = any)")
+      ->capture_default_str();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -84,6 +96,13 @@ int run(int argc, char** argv) {
     return up(up_options);
   }
   if (*down_cmd) return down(root, down_name, down_all);
+  if (*apiserver_cmd) {
+    if (auto valid = apiserver::validate(apiserver_options); !valid) {
+      std::fprintf(stderr, "shakeout: error: %s\n", valid.error().message.c_str());
+      return kExitUsage;
+    }
+    return apiserver::run(apiserver_options);
+  }
   if (*status_cmd) return status(root, status_name, status_json);
   std::printf("shakeout %s\n", kVersion);
   return kExitOk;

@@ -1,0 +1,155 @@
+// `shakeout apiserver` as a real process over a real etcd, as the
+// supervisor runs it, probed over HTTP and with real kubectl.
+
+#include "apiserver/server.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "cluster/cluster.h"
+#include "common/async.h"
+#include "net/http_client.h"
+#include "test_support.h"
+
+namespace shakeout::apiserver {
+namespace {
+
+using namespace std::chrono_literals;
+using json = nlohmann::json;
+using shakeout::testing::run_command;
+using shakeout::testing::shakeout_binary;
+
+class ApiServerProcessTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    cluster::ClusterOptions options;
+    options.name = fmt::format("apiserver-{}", ::getpid());
+    auto created = cluster::Cluster::create(io_, options);
+    ASSERT_TRUE(created.ok()) << created.error().message;
+    cluster_ = std::move(*created);
+    auto started = run_blocking(io_, cluster_->start());
+    ASSERT_TRUE(started.ok()) << started.error().describe();
+
+    address_ = cluster_->addresses().apiserver_ip(1);
+    cluster::ProcessSpec spec;
+    spec.name = "apiserver-1";
+    spec.argv = {shakeout_binary(), "apiserver",
+                 "--etcd-servers",  fmt::format("{}", fmt::join(cluster_->etcd().client_urls(), ",")),
+                 "--bind-address",  address_,
+                 "--port",          "6443"};
+    spec.log_file = cluster_->run_dir().log_file("apiserver-1");
+    ASSERT_TRUE(cluster_->supervisor().start(spec).ok());
+    auto ready = run_blocking(io_, cluster_->supervisor().wait_ready(
+                                       "apiserver-1",
+                                       [this]() -> asio::awaitable<bool> {
+                                         auto r = co_await get_async("/readyz");
+                                         co_return r.ok() && r->status == 200;
+                                       },
+                                       30000ms));
+    ASSERT_TRUE(ready.ok()) << ready.error().describe();
+  }
+
+  void TearDown() override { cluster_.reset(); }
+
+  asio::awaitable<Result<net::HttpResponse>> get_async(std::string path) {
+    net::HttpRequest request;
+    request.target = std::move(path);
+    // Built step by step: g++ 12 mis-handles braced temporaries in coroutines.
+    net::Endpoint endpoint;
+    endpoint.host = address_;
+    endpoint.port = 6443;
+    co_return co_await http_.request(endpoint, std::move(request), 5000ms);
+  }
+  Result<net::HttpResponse> get(const std::string& path) { return run_blocking(io_, get_async(path)); }
+  std::string server() const { return fmt::format("http://{}:6443", address_); }
+
+  asio::io_context io_;
+  net::HttpClient http_{io_.get_executor()};
+  std::unique_ptr<cluster::Cluster> cluster_;
+  std::string address_;
+};
+
+TEST_F(ApiServerProcessTest, HealthAndVersionAnswerAsKubeApiserverDoes) {
+  auto healthz = get("/healthz");
+  ASSERT_TRUE(healthz.ok()) << healthz.error().describe();
+  EXPECT_EQ(healthz->status, 200u);
+  EXPECT_EQ(healthz->body, "ok");
+  auto livez = get("/livez");
+  ASSERT_TRUE(livez.ok());
+  EXPECT_EQ(livez->status, 200u);
+
+  auto version = get("/version");
+  ASSERT_TRUE(version.ok());
+  ASSERT_EQ(version->status, 200u);
+  const auto info = json::parse(version->body);
+  EXPECT_EQ(info["major"], "1");
+  EXPECT_EQ(info["minor"], "32");
+  EXPECT_EQ(info["gitVersion"], kKubernetesVersion);
+}
+
+TEST_F(ApiServerProcessTest, RealKubectlReadsTheServerVersion) {
+  auto result =
+      run_command({"kubectl", "--server", server(), "version", "-o", "json", "--request-timeout=10s"},
+                  {{"KUBECONFIG", "/dev/null"}}, 60s);
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const auto out = json::parse(result.out);
+  EXPECT_EQ(out["serverVersion"]["gitVersion"], kKubernetesVersion);
+  EXPECT_EQ(out["serverVersion"]["minor"], "32");
+}
+
+TEST_F(ApiServerProcessTest, UnknownPathIsAStatusNotFound) {
+  auto response = get("/api/v1/frobnicators");
+  ASSERT_TRUE(response.ok());
+  EXPECT_EQ(response->status, 404u);
+  const auto status = json::parse(response->body);
+  EXPECT_EQ(status["kind"], "Status");
+  EXPECT_EQ(status["apiVersion"], "v1");
+  EXPECT_EQ(status["status"], "Failure");
+  EXPECT_EQ(status["reason"], "NotFound");
+  EXPECT_EQ(status["code"], 404);
+  EXPECT_EQ(status["message"], "the server could not find the requested resource");
+}
+
+TEST_F(ApiServerProcessTest, ReadyzFailsWhileEtcdIsUnreachableAndRecovers) {
+  ASSERT_TRUE(cluster_->supervisor().pause("etcd-1").ok());
+  auto paused = get("/readyz");  // the server's etcd deadline (2s) ends the check, within ours (5s)
+  ASSERT_TRUE(cluster_->supervisor().resume("etcd-1").ok());
+  ASSERT_TRUE(paused.ok()) << paused.error().describe();
+  EXPECT_EQ(paused->status, 500u);
+  EXPECT_NE(paused->body.find("[-]etcd failed"), std::string::npos) << paused->body;
+  auto ready = run_blocking(io_, cluster_->supervisor().wait_ready(
+                                     "apiserver-1",
+                                     [this]() -> asio::awaitable<bool> {
+                                       auto r = co_await get_async("/readyz");
+                                       co_return r.ok() && r->status == 200;
+                                     },
+                                     30000ms));
+  EXPECT_TRUE(ready.ok()) << ready.error().describe();
+}
+
+TEST_F(ApiServerProcessTest, SigtermStopsItCleanly) {
+  auto stopped = run_blocking(io_, cluster_->supervisor().stop("apiserver-1"));
+  ASSERT_TRUE(stopped.ok());
+  const auto info = cluster_->supervisor().info("apiserver-1");
+  ASSERT_TRUE(info && info->last_exit);
+  EXPECT_EQ(info->last_exit->describe(), "exit code 0");
+}
+
+TEST(ApiServerFlags, BadFlagsExit2WithoutServing) {
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"apiserver"},
+           {"apiserver", "--etcd-servers", "http://127.0.0.1:2379", "--bind-address", "10.1.2.3"},
+           {"apiserver", "--etcd-servers", "127.0.0.1:2379"},
+           {"apiserver", "--etcd-servers", "http://127.0.0.1:2379", "--port", "notaport"}}) {
+    std::vector<std::string> argv = args;
+    argv.insert(argv.begin(), shakeout_binary());
+    auto result = run_command(argv, {}, 30s);
+    EXPECT_EQ(result.exit_code, 2) << fmt::format("{}", fmt::join(args, " ")) << result.err;
+    EXPECT_NE(result.err.find("error"), std::string::npos) << result.err;
+  }
+}
+
+}  // namespace
+}  // namespace shakeout::apiserver
