@@ -10,6 +10,8 @@
 
 #include <csignal>
 
+#include "api/discovery.h"
+#include "api/resource_registry.h"
 #include "api/status.h"
 #include "common/async.h"
 #include "common/log.h"
@@ -111,10 +113,27 @@ asio::awaitable<void> ApiServer::handle(net::ServerRequest& request, net::Respon
     co_await readyz(writer);
   } else if (read && request.path == "/version") {
     co_await writer.send(json_response(200, version_info()));
+  } else if (auto document = read ? discovery(request.path) : std::nullopt) {
+    co_await writer.send(json_response(200, *document));
   } else {
     const auto error = api::path_not_found();
     co_await writer.send(json_response(static_cast<unsigned>(error.code), error.status));
   }
+}
+
+std::optional<nlohmann::json> ApiServer::discovery(const std::string& path) const {
+  const auto& registry = api::ResourceRegistry::builtin();
+  if (path == "/api") return api::api_versions(fmt::format("{}:{}", options_.bind_address, port()));
+  if (path == "/apis") return api::api_group_list(registry);
+  if (path == "/api/v1") return api::api_resource_list(registry, "", "v1");
+  // /apis/<group>/<version>
+  constexpr std::string_view kApis = "/apis/";
+  if (path.rfind(kApis, 0) != 0) return std::nullopt;
+  const auto rest = std::string_view(path).substr(kApis.size());
+  const auto slash = rest.find('/');
+  if (slash == std::string_view::npos || rest.find('/', slash + 1) != std::string_view::npos)
+    return std::nullopt;
+  return api::api_resource_list(registry, rest.substr(0, slash), rest.substr(slash + 1));
 }
 
 // Upstream's readyz lists its checks as "[+]name ok" / "[-]name failed:

@@ -4,7 +4,8 @@
 // This first cut serves what every client and the harness need before any
 // resource: /healthz and /livez (the process serves), /readyz (etcd answers
 // a linearizable read within etcd_timeout; 500 with upstream's check list
-// otherwise), /version (a Kubernetes version.Info kubectl understands), and a
+// otherwise), /version (a Kubernetes version.Info kubectl understands),
+// discovery (/api, /apis, /api/v1, /apis/<group>/<version>), and a
 // metav1.Status 404 for every other path. Resource routes arrive next on top
 // of api::Store.
 // Threading: one io_context thread; start() once, stop() before destruction.
@@ -13,9 +14,11 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <nlohmann/json.hpp>
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -63,6 +66,8 @@ class ApiServer {
  private:
   asio::awaitable<void> handle(net::ServerRequest& request, net::ResponseWriter& writer);
   asio::awaitable<void> readyz(net::ResponseWriter& writer);
+  // The discovery document at `path` (/api, /apis, /api/v1, /apis/<g>/<v>).
+  std::optional<nlohmann::json> discovery(const std::string& path) const;
 
   Options options_;
   std::unique_ptr<etcd::Client> etcd_;

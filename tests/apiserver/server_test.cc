@@ -8,6 +8,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <map>
+#include <set>
+#include <sstream>
+
 #include "cluster/cluster.h"
 #include "common/async.h"
 #include "net/http_client.h"
@@ -97,6 +101,76 @@ TEST_F(ApiServerProcessTest, RealKubectlReadsTheServerVersion) {
   const auto out = json::parse(result.out);
   EXPECT_EQ(out["serverVersion"]["gitVersion"], kKubernetesVersion);
   EXPECT_EQ(out["serverVersion"]["minor"], "32");
+}
+
+TEST_F(ApiServerProcessTest, DiscoveryServesGroupsAndResources) {
+  auto apis = get("/apis");
+  ASSERT_TRUE(apis.ok());
+  ASSERT_EQ(apis->status, 200u);
+  std::set<std::string> groups;
+  const auto group_list =
+      json::parse(apis->body);  // named: a range-for over ["groups"] of a temporary dangles
+  for (const auto& g : group_list["groups"]) groups.insert(g["name"].get<std::string>());
+  EXPECT_EQ(groups, (std::set<std::string>{"apps", "coordination.k8s.io", "discovery.k8s.io"}));
+
+  auto core = get("/api/v1");
+  ASSERT_TRUE(core.ok());
+  ASSERT_EQ(core->status, 200u);
+  std::map<std::string, json> by_name;
+  const auto core_list = json::parse(core->body);
+  for (const auto& r : core_list["resources"]) by_name[r["name"].get<std::string>()] = r;
+  ASSERT_TRUE(by_name.contains("pods"));
+  EXPECT_EQ(by_name["pods"]["shortNames"], json::array({"po"}));
+  EXPECT_EQ(by_name["pods"]["kind"], "Pod");
+  EXPECT_TRUE(by_name["pods"]["namespaced"].get<bool>());
+  EXPECT_EQ(by_name["pods/eviction"]["group"], "policy");
+  EXPECT_EQ(by_name["pods/eviction"]["kind"], "Eviction");
+  EXPECT_EQ(by_name["pods/binding"]["verbs"], json::array({"create"}));
+  EXPECT_FALSE(by_name["nodes"]["namespaced"].get<bool>());
+
+  auto apps = get("/apis/apps/v1");
+  ASSERT_TRUE(apps.ok());
+  ASSERT_EQ(apps->status, 200u);
+  bool scale_found = false;
+  const auto apps_list = json::parse(apps->body);
+  for (const auto& r : apps_list["resources"]) {
+    if (r["name"] == "deployments/scale") {
+      scale_found = true;
+      EXPECT_EQ(r["group"], "autoscaling");
+      EXPECT_EQ(r["kind"], "Scale");
+    }
+  }
+  EXPECT_TRUE(scale_found);
+  auto missing = get("/apis/apps/v2");
+  ASSERT_TRUE(missing.ok());
+  EXPECT_EQ(missing->status, 404u);
+}
+
+// Collapses runs of spaces so a kubectl table row compares field by field.
+std::string squeeze(const std::string& line) {
+  std::string out;
+  for (char c : line) {
+    if (c == ' ' && !out.empty() && out.back() == ' ') continue;
+    out += c;
+  }
+  return out;
+}
+
+TEST_F(ApiServerProcessTest, RealKubectlListsApiResources) {
+  auto result = run_command({"kubectl", "--server", server(), "api-resources", "--request-timeout=10s"},
+                            {{"KUBECONFIG", "/dev/null"}, {"HOME", "/nonexistent"}}, 60s);
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  std::set<std::string> rows;
+  std::istringstream in(result.out);
+  for (std::string line; std::getline(in, line);) rows.insert(squeeze(line));
+  // The rows a kind cluster prints for the same resources.
+  for (const char* row :
+       {"NAME SHORTNAMES APIVERSION NAMESPACED KIND", "pods po v1 true Pod", "nodes no v1 false Node",
+        "services svc v1 true Service", "namespaces ns v1 false Namespace", "endpoints ep v1 true Endpoints",
+        "events ev v1 true Event", "deployments deploy apps/v1 true Deployment",
+        "replicasets rs apps/v1 true ReplicaSet", "leases coordination.k8s.io/v1 true Lease"}) {
+    EXPECT_TRUE(rows.contains(row)) << "missing row: " << row << "\n" << result.out;
+  }
 }
 
 TEST_F(ApiServerProcessTest, UnknownPathIsAStatusNotFound) {
