@@ -37,6 +37,9 @@ int run(int argc, char** argv) {
   up_cmd->add_option("--etcd-members", up_options.cluster.etcd_members, "etcd members: 1 or 3")
       ->check(CLI::IsMember({1, 3}))
       ->capture_default_str();
+  up_cmd->add_option("--apiservers", up_options.cluster.apiservers, "API server replicas")
+      ->check(CLI::Range(1, cluster::AddressPlan::kMaxMembers))
+      ->capture_default_str();
   up_cmd->add_option("--profile", profile_name, "timing profile: fast or kubernetes")
       ->check(CLI::IsMember({"fast", "kubernetes"}))
       ->capture_default_str();

@@ -81,15 +81,22 @@ std::string summary(Cluster& cluster, Millis boot_time, const std::string& leade
                                 format_duration(boot_time), opts.profile.name(), plan.cidr());
   for (const auto& m : cluster.etcd().members) {
     const auto info = cluster.supervisor().info(m.name);
-    out += fmt::format("  {:<10} {:<26} pid {:<8}{}\n", m.name, m.client_url, info ? info->pid : 0,
+    out += fmt::format("  {:<12} {:<26} pid {:<8}{}\n", m.name, m.client_url, info ? info->pid : 0,
                        m.client_url == leader_endpoint ? " leader" : "");
   }
+  const auto apiservers = cluster.apiserver_urls();
+  for (size_t i = 0; i < apiservers.size(); ++i) {
+    out += fmt::format("  {:<12} {}\n", fmt::format("apiserver-{}", i + 1), apiservers[i]);
+  }
   for (const auto& node : cluster.record().nodes) {
-    out += fmt::format("  {:<10} node IP {:<18} pod CIDR {}\n", node.name, node.ip, node.pod_cidr);
+    out += fmt::format("  {:<12} node IP {:<18} pod CIDR {}\n", node.name, node.ip, node.pod_cidr);
   }
   out += fmt::format("  run dir    {}\n", cluster.run_dir().path().string());
   out += fmt::format("  etcdctl --endpoints={} endpoint status -w table\n",
                      fmt::join(cluster.etcd().client_urls(), ","));
+  if (!apiservers.empty()) {
+    out += fmt::format("  kubectl --kubeconfig {} api-resources\n", cluster.kubeconfig_path().string());
+  }
   return out;
 }
 

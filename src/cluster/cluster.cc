@@ -1,13 +1,22 @@
 #include "cluster/cluster.h"
 
 #include <fmt/format.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <csignal>
+#include <fstream>
 
 #include "common/log.h"
+#include "net/http_client.h"
 
 namespace shakeout::cluster {
+
+std::string self_executable() {
+  std::error_code ec;
+  auto path = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string("shakeout") : path.string();
+}
 
 Status validate(const ClusterOptions& options) {
   if (auto valid = validate_cluster_name(options.name); !valid) return valid;
@@ -18,6 +27,10 @@ Status validate(const ClusterOptions& options) {
   if (options.etcd_members != 1 && options.etcd_members != 3) {
     return make_error(ErrorCode::kInvalidArgument,
                       fmt::format("etcd-members: must be 1 or 3, got {}", options.etcd_members));
+  }
+  if (options.apiservers < 0 || options.apiservers > AddressPlan::kMaxMembers) {
+    return make_error(ErrorCode::kInvalidArgument, fmt::format("apiservers: must be 0..{}, got {}",
+                                                               AddressPlan::kMaxMembers, options.apiservers));
   }
   if (options.start_timeout.count() <= 0) {
     return make_error(ErrorCode::kInvalidArgument, "start timeout must be positive");
@@ -76,6 +89,13 @@ void Cluster::write_record(const std::string& state) {
         p.addresses = {{"client", m.client_url}, {"peer", m.peer_url}};
       }
     }
+    const auto urls = apiserver_urls();
+    for (size_t i = 0; i < urls.size(); ++i) {
+      if (info.name == fmt::format("apiserver-{}", i + 1)) {
+        p.role = "apiserver";
+        p.addresses = {{"url", urls[i]}};
+      }
+    }
     record_.processes.push_back(std::move(p));
   }
   if (auto written = run_dir_.write_record(record_); !written) {
@@ -104,8 +124,80 @@ asio::awaitable<Status> Cluster::start() {
       co_return make_error(ready.error().code, fmt::format("{}: {}", member.name, ready.error().message));
     }
   }
+  if (auto apiservers = co_await start_apiservers(); !apiservers) co_return apiservers;
   write_record("ready");
   co_return Status{};
+}
+
+std::vector<std::string> Cluster::apiserver_urls() const {
+  std::vector<std::string> urls;
+  for (int i = 1; i <= options_.apiservers; ++i) {
+    urls.push_back(fmt::format("http://{}:{}", addresses_.apiserver_ip(i), AddressPlan::kApiserverPort));
+  }
+  return urls;
+}
+
+// (A plain function: g++ 12 miscompiles braced lists in coroutine bodies.)
+ProcessSpec Cluster::apiserver_spec(int index) const {
+  ProcessSpec spec;
+  spec.name = fmt::format("apiserver-{}", index);
+  spec.argv = {options_.shakeout_binary,
+               "apiserver",
+               "--etcd-servers",
+               fmt::format("{}", fmt::join(etcd_.client_urls(), ",")),
+               "--bind-address",
+               addresses_.apiserver_ip(index),
+               "--port",
+               std::to_string(AddressPlan::kApiserverPort)};
+  spec.log_file = run_dir_.log_file(spec.name);
+  return spec;
+}
+
+// API servers start together once etcd is ready; each is ready when its
+// /readyz answers 200 (it reaches etcd).
+asio::awaitable<Status> Cluster::start_apiservers() {
+  for (int i = 1; i <= options_.apiservers; ++i) {
+    if (auto started = supervisor_.start(apiserver_spec(i)); !started) co_return started;
+  }
+  write_record("starting");
+  if (options_.apiservers > 0) {
+    if (auto written = write_kubeconfig(); !written) co_return written;
+  }
+  // An explicit config: g++ 12 destroys a defaulted class-type argument twice
+  // in a coroutine body.
+  net::HttpClientConfig http_config;
+  http_config.connect_timeout = Millis{200};
+  net::HttpClient http(co_await asio::this_coro::executor, http_config);
+  for (int i = 1; i <= options_.apiservers; ++i) {
+    net::Endpoint endpoint;
+    endpoint.host = addresses_.apiserver_ip(i);
+    endpoint.port = AddressPlan::kApiserverPort;
+    auto check = [&http, endpoint]() -> asio::awaitable<bool> {
+      net::HttpRequest request;
+      request.target = "/readyz";
+      auto response = co_await http.request(endpoint, std::move(request), Millis{1000});
+      co_return response.ok() && response->status == 200;
+    };
+    const auto name = fmt::format("apiserver-{}", i);
+    auto ready = co_await supervisor_.wait_ready(name, check, options_.start_timeout);
+    if (!ready) co_return make_error(ready.error().code, fmt::format("{}: {}", name, ready.error().message));
+  }
+  co_return Status{};
+}
+
+Status Cluster::write_kubeconfig() const {
+  const auto context = fmt::format("shakeout-{}", options_.name);
+  const auto text = fmt::format(
+      "apiVersion: v1\nkind: Config\nclusters:\n- name: {0}\n  cluster:\n    server: {1}\n"
+      "contexts:\n- name: {0}\n  context:\n    cluster: {0}\n    user: {0}\n"
+      "current-context: {0}\nusers:\n- name: {0}\n  user: {{}}\n",
+      context, apiserver_urls().front());
+  const auto path = kubeconfig_path();
+  std::ofstream out(path, std::ios::trunc);
+  out << text;
+  if (!out.flush()) return make_error(ErrorCode::kIo, fmt::format("write {}: failed", path.string()));
+  ::chmod(path.c_str(), 0600);
+  return {};
 }
 
 asio::awaitable<void> Cluster::stop() {

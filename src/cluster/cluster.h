@@ -30,6 +30,9 @@
 
 namespace shakeout::cluster {
 
+// The path of the running executable (/proc/self/exe).
+std::string self_executable();
+
 struct ClusterOptions {
   std::string name = "shakeout";
   int nodes = 1;
@@ -38,6 +41,10 @@ struct ClusterOptions {
   std::filesystem::path runtime_root = default_runtime_root();
   Millis start_timeout{30000};
   std::string etcd_binary = "etcd";
+  int apiservers = 1;  // 0 = etcd only
+  // The binary whose roles (`shakeout apiserver`, ...) the components run;
+  // by default the running executable.
+  std::string shakeout_binary = self_executable();
 };
 
 // kInvalidArgument naming the bad field.
@@ -58,6 +65,10 @@ class Cluster {
   const AddressPlan& addresses() const { return addresses_; }
   const RunDir& run_dir() const { return run_dir_; }
   const EtcdClusterPlan& etcd() const { return etcd_; }
+  // "http://127.C.0.2i:6443" for apiserver i (1-based), in order.
+  std::vector<std::string> apiserver_urls() const;
+  // A kubeconfig for this cluster (written by start()).
+  std::filesystem::path kubeconfig_path() const { return run_dir_.path() / "kubeconfig"; }
   Supervisor& supervisor() { return supervisor_; }
   // The record as last written to cluster.json.
   const ClusterRecord& record() const { return record_; }
@@ -65,6 +76,9 @@ class Cluster {
  private:
   Cluster(asio::io_context& io, ClusterOptions options, RunDir run_dir, SubnetLease subnet);
   void write_record(const std::string& state);
+  asio::awaitable<Status> start_apiservers();
+  ProcessSpec apiserver_spec(int index) const;
+  Status write_kubeconfig() const;
 
   ClusterOptions options_;
   // Declaration order is teardown order in reverse: the supervisor (and its

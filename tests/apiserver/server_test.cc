@@ -29,6 +29,7 @@ class ApiServerProcessTest : public ::testing::Test {
  protected:
   void SetUp() override {
     cluster::ClusterOptions options;
+    options.apiservers = 0;  // the test starts apiserver-1 itself
     options.name = fmt::format("apiserver-{}", ::getpid());
     auto created = cluster::Cluster::create(io_, options);
     ASSERT_TRUE(created.ok()) << created.error().message;

@@ -14,6 +14,7 @@ Result<std::unique_ptr<EtcdCluster>> EtcdCluster::start(int size, Millis ready_t
   cluster::ClusterOptions options;
   options.name = fmt::format("etcd-{}-{}", ::getpid(), counter++);
   options.etcd_members = size;
+  options.apiservers = 0;  // etcd only
   options.start_timeout = ready_timeout;
   std::unique_ptr<EtcdCluster> fixture(new EtcdCluster());
   auto created = cluster::Cluster::create(fixture->io_, options);

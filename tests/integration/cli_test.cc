@@ -96,7 +96,13 @@ TEST_F(CliTest, UpDetachThenDownLeavesNothingBehind) {
 
   const auto rec = record();
   EXPECT_EQ(rec["state"], "ready");
-  ASSERT_EQ(rec["processes"].size(), 3u);
+  ASSERT_EQ(rec["processes"].size(), 4u);  // three etcd members and the API server
+  EXPECT_EQ(rec["processes"][3]["name"], "apiserver-1");
+  const pid_t apiserver = rec["processes"][3]["pid"];
+  auto kubectl =
+      run_command({"kubectl", "--kubeconfig", (run_dir() / "kubeconfig").string(), "api-resources"}, {}, 60s);
+  EXPECT_EQ(kubectl.exit_code, 0) << kubectl.err;
+  EXPECT_NE(kubectl.out.find("deployments"), std::string::npos) << kubectl.out;
   const pid_t supervisor = rec["supervisor"]["pid"];
   EXPECT_TRUE(process_running(supervisor));
   EXPECT_EQ(processes_matching(run_dir().string()).size(), 3u);  // the three members
@@ -114,6 +120,7 @@ TEST_F(CliTest, UpDetachThenDownLeavesNothingBehind) {
   EXPECT_NE(down.out.find("stopped"), std::string::npos) << down.out;
   EXPECT_TRUE(processes_matching(run_dir().string()).empty());
   EXPECT_FALSE(process_running(supervisor));
+  EXPECT_FALSE(process_running(apiserver));
   EXPECT_FALSE(fs::exists(run_dir()));
 }
 
@@ -121,10 +128,16 @@ TEST_F(CliTest, KilledSupervisorTakesItsProcessesAndDownCleansTheStaleDir) {
   auto up = run({"up", "--detach", "--name", name_});
   ASSERT_EQ(up.exit_code, 0) << up.err;
   const pid_t supervisor = record()["supervisor"]["pid"];
+  const pid_t apiserver = record()["processes"][1]["pid"];
+  ASSERT_TRUE(process_running(apiserver));
   ASSERT_EQ(::kill(supervisor, SIGKILL), 0);
 
   // PDEATHSIG: the members die with their supervisor, without anyone's help.
   EXPECT_TRUE(wait_no_processes_matching(run_dir().string(), 10s).empty());
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (process_running(apiserver) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(20ms);
+  EXPECT_FALSE(process_running(apiserver));
   auto status = run({"status", "--name", name_});
   EXPECT_NE(status.out.find("stale"), std::string::npos) << status.out;
 

@@ -24,6 +24,7 @@ ClusterOptions test_options(const std::string& suffix, int members) {
   ClusterOptions options;
   options.name = fmt::format("it-{}-{}", ::getpid(), suffix);
   options.etcd_members = members;
+  options.apiservers = 0;  // etcd-focused tests; ApiServerBootsAfterEtcd... adds one
   options.nodes = 2;
   return options;
 }
@@ -166,6 +167,30 @@ TEST_F(ClusterTest, TwoClustersRunSideBySideOnDifferentSubnets) {
   second->reset();
   EXPECT_TRUE(wait_no_processes_matching(second_dir, 5000ms).empty());
   EXPECT_FALSE(fs::exists(second_dir));
+}
+
+TEST_F(ClusterTest, ApiServerBootsAfterEtcdAndServesThroughItsKubeconfig) {
+  auto options = test_options("api", 1);
+  options.apiservers = 1;
+  options.shakeout_binary = shakeout::testing::shakeout_binary();
+  Cluster& cluster = boot(options);
+  const auto& record = cluster.record();
+  ASSERT_EQ(record.processes.size(), 2u);
+  EXPECT_EQ(record.processes[1].name, "apiserver-1");
+  EXPECT_EQ(record.processes[1].role, "apiserver");
+  EXPECT_EQ(record.processes[1].addresses.at("url"), cluster.apiserver_urls().at(0));
+  EXPECT_EQ(cluster.apiserver_urls().at(0),
+            fmt::format("http://{}:6443", cluster.addresses().apiserver_ip(1)));
+
+  auto version = shakeout::testing::run_command(
+      {"kubectl", "--kubeconfig", cluster.kubeconfig_path().string(), "version", "-o", "json"}, {}, 60s);
+  ASSERT_EQ(version.exit_code, 0) << version.err;
+  EXPECT_NE(version.out.find("\"gitVersion\": \"v1.32.0\""), std::string::npos) << version.out;
+
+  // Stopping tears down the API server before etcd, and both go.
+  const pid_t apiserver_pid = record.processes[1].pid;
+  run_blocking(io_, cluster.stop());
+  EXPECT_FALSE(shakeout::testing::process_running(apiserver_pid));
 }
 
 TEST_F(ClusterTest, SameNameTwiceIsRefused) {
