@@ -46,14 +46,19 @@ class ApiServerProcessTest : public ::testing::Test {
                  "--port",          "6443"};
     spec.log_file = cluster_->run_dir().log_file("apiserver-1");
     ASSERT_TRUE(cluster_->supervisor().start(spec).ok());
-    auto ready = run_blocking(io_, cluster_->supervisor().wait_ready(
-                                       "apiserver-1",
-                                       [this]() -> asio::awaitable<bool> {
-                                         auto r = co_await get_async("/readyz");
-                                         co_return r.ok() && r->status == 200;
-                                       },
-                                       30000ms));
+    auto ready = wait_until_ready();
     ASSERT_TRUE(ready.ok()) << ready.error().describe();
+  }
+
+  // Until /readyz answers 200 (or apiserver-1 exits, or 30s pass).
+  Status wait_until_ready() {
+    return run_blocking(io_, cluster_->supervisor().wait_ready(
+                                 "apiserver-1",
+                                 [this]() -> asio::awaitable<bool> {
+                                   auto r = co_await get_async("/readyz");
+                                   co_return r.ok() && r->status == 200;
+                                 },
+                                 30000ms));
   }
 
   void TearDown() override { cluster_.reset(); }
@@ -194,13 +199,7 @@ TEST_F(ApiServerProcessTest, ReadyzFailsWhileEtcdIsUnreachableAndRecovers) {
   ASSERT_TRUE(paused.ok()) << paused.error().describe();
   EXPECT_EQ(paused->status, 500u);
   EXPECT_NE(paused->body.find("[-]etcd failed"), std::string::npos) << paused->body;
-  auto ready = run_blocking(io_, cluster_->supervisor().wait_ready(
-                                     "apiserver-1",
-                                     [this]() -> asio::awaitable<bool> {
-                                       auto r = co_await get_async("/readyz");
-                                       co_return r.ok() && r->status == 200;
-                                     },
-                                     30000ms));
+  auto ready = wait_until_ready();
   EXPECT_TRUE(ready.ok()) << ready.error().describe();
 }
 
