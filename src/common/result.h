@@ -34,11 +34,13 @@ struct Error {
   std::string describe() const { return std::string(to_string(code)) + ": " + message; }
 };
 
-template <typename T>
-class [[nodiscard]] Result {
+// BasicResult<T, E>: a value or an error E. Result<T> carries an Error; other
+// layers (api::ApiResult) pick their own error type.
+template <typename T, typename E>
+class [[nodiscard]] BasicResult {
  public:
-  Result(T value) : v_(std::move(value)) {}      // NOLINT(google-explicit-constructor)
-  Result(Error error) : v_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
+  BasicResult(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  BasicResult(E error) : v_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
 
   bool ok() const { return v_.index() == 0; }
   explicit operator bool() const { return ok(); }
@@ -59,34 +61,38 @@ class [[nodiscard]] Result {
   const T* operator->() const { return &value(); }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
+  T&& operator*() && { return std::move(*this).value(); }
 
-  const Error& error() const {
+  const E& error() const {
     assert(!ok());
     return std::get<1>(v_);
   }
 
  private:
-  std::variant<T, Error> v_;
+  std::variant<T, E> v_;
 };
 
-// Result<void>: success or an Error.
-template <>
-class [[nodiscard]] Result<void> {
+// BasicResult<void, E>: success or an error E.
+template <typename E>
+class [[nodiscard]] BasicResult<void, E> {
  public:
-  Result() = default;
-  Result(Error error) : error_(std::move(error)), ok_(false) {}  // NOLINT(google-explicit-constructor)
+  BasicResult() = default;
+  BasicResult(E error) : error_(std::move(error)), ok_(false) {}  // NOLINT(google-explicit-constructor)
 
   bool ok() const { return ok_; }
   explicit operator bool() const { return ok_; }
-  const Error& error() const {
+  const E& error() const {
     assert(!ok_);
     return error_;
   }
 
  private:
-  Error error_;
+  E error_{};
   bool ok_ = true;
 };
+
+template <typename T>
+using Result = BasicResult<T, Error>;
 
 using Status = Result<void>;
 
