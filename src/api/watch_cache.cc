@@ -1,0 +1,1 @@
+#include "api/watch_cache.h"

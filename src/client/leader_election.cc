@@ -1,0 +1,1 @@
+#include "client/leader_election.h"
