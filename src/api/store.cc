@@ -457,18 +457,50 @@ asio::awaitable<ApiResult<json>> Store::list(ResourceInfo resource, std::string 
 asio::awaitable<ApiResult<json>> Store::update(ResourceInfo resource, std::string ns, std::string name,
                                                json object) {
   co_return co_await update_impl(std::move(resource), std::move(ns), std::move(name), std::move(object),
-                                 UpdateTarget::kMain);
+                                 UpdateTarget::kMain, AdmitFn());
+}
+
+asio::awaitable<ApiResult<json>> Store::update(ResourceInfo resource, std::string ns, std::string name,
+                                               json object, AdmitFn admit) {
+  co_return co_await update_impl(std::move(resource), std::move(ns), std::move(name), std::move(object),
+                                 UpdateTarget::kMain, std::move(admit));
 }
 
 asio::awaitable<ApiResult<json>> Store::update_status(ResourceInfo resource, std::string ns, std::string name,
                                                       json object) {
-  if (!resource.has_subresource("status")) co_return not_found(resource, name);
-  co_return co_await update_impl(std::move(resource), std::move(ns), std::move(name), std::move(object),
-                                 UpdateTarget::kStatus);
+  co_return co_await update_status(std::move(resource), std::move(ns), std::move(name), std::move(object),
+                                   AdmitFn());
 }
 
+asio::awaitable<ApiResult<json>> Store::update_status(ResourceInfo resource, std::string ns, std::string name,
+                                                      json object, AdmitFn admit) {
+  if (!resource.has_subresource("status")) co_return not_found(resource, name);
+  co_return co_await update_impl(std::move(resource), std::move(ns), std::move(name), std::move(object),
+                                 UpdateTarget::kStatus, std::move(admit));
+}
+
+namespace {
+
+// The PUT body's optimistic-lock and uid preconditions against the stored
+// object, then prepare_update and admission.
+ApiResult<json> transform_for_update(const ResourceInfo& resource, const std::string& name,
+                                     std::optional<int64_t> expected, const json& object, UpdateTarget target,
+                                     const Store::AdmitFn& admit, const json& current) {
+  if (expected && std::to_string(*expected) != meta_string(current, "resourceVersion"))
+    return conflict(resource, name, kOptimisticLockMessage);
+  std::string given_uid = meta_string(object, "uid");
+  std::string stored_uid = meta_string(current, "uid");
+  if (!given_uid.empty() && given_uid != stored_uid)
+    return precondition_failed(resource, name, "UID", given_uid, stored_uid);
+  json updated = prepare_update(resource, current, object, target);
+  if (!admit) return updated;
+  return admit(std::move(updated), current);
+}
+
+}  // namespace
+
 asio::awaitable<ApiResult<json>> Store::update_impl(ResourceInfo resource, std::string ns, std::string name,
-                                                    json object, UpdateTarget target) {
+                                                    json object, UpdateTarget target, AdmitFn admit) {
   if (!object.is_object()) co_return bad_request("the body of the request was not a JSON object");
   if (auto error = check_type(resource, object)) co_return *error;
   if (auto error = check_namespace(resource, ns, object)) co_return *error;
@@ -484,22 +516,28 @@ asio::awaitable<ApiResult<json>> Store::update_impl(ResourceInfo resource, std::
       co_return bad_request(fmt::format("invalid resourceVersion: {}", rv));
     }
   }
+  TransformFn transform = [resource, name, expected, object = std::move(object), target,
+                           admit = std::move(admit)](const json& current) {
+    return transform_for_update(resource, name, expected, object, target, admit, current);
+  };
+  co_return co_await guaranteed_update(std::move(resource), std::move(ns), std::move(name),
+                                       std::move(transform));
+}
+
+asio::awaitable<ApiResult<json>> Store::guaranteed_update(ResourceInfo resource, std::string ns,
+                                                          std::string name, TransformFn transform) {
   const std::string key = resource.key(ns, name);
   for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
     auto found = co_await etcd_.range(key);
     if (!found) co_return from_storage_error(found.error());
     if (found->kvs.empty()) co_return not_found(resource, name);
     const etcd::KeyValue current = found->kvs.front();
-    if (expected && *expected != current.mod_revision)
-      co_return conflict(resource, name, kOptimisticLockMessage);
     auto old = decode(current);
     if (!old) co_return old.error();
-    std::string given_uid = meta_string(object, "uid");
-    std::string stored_uid = meta_string(*old, "uid");
-    if (!given_uid.empty() && given_uid != stored_uid)
-      co_return precondition_failed(resource, name, "UID", given_uid, stored_uid);
-
-    json updated = prepare_update(resource, *old, object, target);
+    auto transformed = transform(*old);
+    if (!transformed) co_return transformed.error();
+    json updated = std::move(*transformed);
+    metadata(updated).erase("resourceVersion");
     auto causes = validate_object_meta(resource, updated);
     if (!causes.empty()) co_return invalid(resource, name, causes);
 
@@ -511,19 +549,14 @@ asio::awaitable<ApiResult<json>> Store::update_impl(ResourceInfo resource, std::
     if (delete_now) {
       auto response = co_await etcd_.txn(guarded_delete(key, current.mod_revision));
       if (!response) co_return from_storage_error(response.error());
-      if (!response->succeeded) {
-        if (expected) co_return conflict(resource, name, kOptimisticLockMessage);
-        continue;
-      }
+      if (!response->succeeded) continue;
       metadata(updated)["resourceVersion"] = std::to_string(response->header.revision);
       co_return updated;
     }
 
     json compare_old = *old;
     metadata(compare_old).erase("resourceVersion");
-    json compare_new = updated;
-    metadata(compare_new).erase("resourceVersion");
-    if (compare_old == compare_new) co_return *old;  // no-op updates write nothing, as upstream
+    if (compare_old == updated) co_return *old;  // no-op updates write nothing, as upstream
 
     auto response = co_await etcd_.txn(guarded_put(key, current.mod_revision, updated));
     if (!response) co_return from_storage_error(response.error());
@@ -531,7 +564,6 @@ asio::awaitable<ApiResult<json>> Store::update_impl(ResourceInfo resource, std::
       metadata(updated)["resourceVersion"] = std::to_string(response->header.revision);
       co_return updated;
     }
-    if (expected) co_return conflict(resource, name, kOptimisticLockMessage);
   }
   co_return conflict(resource, name, kOptimisticLockMessage);
 }

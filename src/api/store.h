@@ -22,6 +22,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <random>
 #include <string>
@@ -137,6 +138,31 @@ class Store {
   asio::awaitable<ApiResult<nlohmann::json>> update_status(ResourceInfo resource, std::string ns,
                                                            std::string name, nlohmann::json object);
 
+  // Admission on an update: gets the object prepare_update built and the
+  // stored one, returns the object to store (defaults applied) or an error
+  // (a 422 from type validation). Runs again on every retry.
+  using AdmitFn = std::function<ApiResult<nlohmann::json>(nlohmann::json updated, const nlohmann::json& old)>;
+  // update() / update_status() with admission (an empty AdmitFn admits all).
+  asio::awaitable<ApiResult<nlohmann::json>> update(ResourceInfo resource, std::string ns, std::string name,
+                                                    nlohmann::json object, AdmitFn admit);
+  asio::awaitable<ApiResult<nlohmann::json>> update_status(ResourceInfo resource, std::string ns,
+                                                           std::string name, nlohmann::json object,
+                                                           AdmitFn admit);
+
+  // Builds the object to store from the stored one (which carries its
+  // resourceVersion), or fails; see guaranteed_update.
+  using TransformFn = std::function<ApiResult<nlohmann::json>(const nlohmann::json& current)>;
+  // Upstream's GuaranteedUpdate (etcd3/store.go): read the object, transform
+  // it, write the result guarded by the read mod_revision; when another
+  // write won the race, read and transform again (bounded retries). A
+  // transform error ends the update with that error; 404 when absent. The
+  // result's metadata is validated (422). A result equal to the stored
+  // object writes nothing; one that drops the last finalizer of an object
+  // whose deletion is due (grace 0) deletes it (shouldDeleteDuringUpdate).
+  // Patches, bindings and scale writes use this directly.
+  asio::awaitable<ApiResult<nlohmann::json>> guaranteed_update(ResourceInfo resource, std::string ns,
+                                                               std::string name, TransformFn transform);
+
   // DELETE (upstream rest.BeforeDelete and store.Delete):
   // - preconditions (uid, resourceVersion) that do not hold: 409 Conflict;
   // - pods bound to a node (spec.nodeName set, not Succeeded/Failed) are
@@ -153,7 +179,7 @@ class Store {
  private:
   asio::awaitable<ApiResult<nlohmann::json>> update_impl(ResourceInfo resource, std::string ns,
                                                          std::string name, nlohmann::json object,
-                                                         UpdateTarget target);
+                                                         UpdateTarget target, AdmitFn admit);
   etcd::Client& etcd_;
   const Clock& clock_;
   std::mt19937_64 random_;
