@@ -797,9 +797,14 @@ class DocumentBuilder {
     for (const auto& [list, item] : lists_) schemas[list] = list_schema(item);
     // The meta kinds every group-version serves, and the kinds its own
     // operations return (upstream lists one GVK per group-version).
-    for (const char* meta : {"DeleteOptions", "Status", "WatchEvent"})
-      kinds_[std::string("io.k8s.apimachinery.pkg.apis.meta.v1.") + meta].push_back(
-          gvk(group_, version_, meta));
+    // Status is registered in core/v1 only; DeleteOptions and WatchEvent in
+    // every group-version (upstream lists them all, we list ours and core/v1).
+    const std::string meta = "io.k8s.apimachinery.pkg.apis.meta.v1.";
+    kinds_[meta + "Status"].push_back(gvk("", "v1", "Status"));
+    for (const char* kind : {"DeleteOptions", "WatchEvent"}) {
+      kinds_[meta + kind].push_back(gvk("", "v1", kind));
+      if (!group_.empty()) kinds_[meta + kind].push_back(gvk(group_, version_, kind));
+    }
     for (auto& [name, gvks] : kinds_)
       if (schemas.contains(name)) schemas[name]["x-kubernetes-group-version-kind"] = gvks;
     doc["components"] = {{"schemas", std::move(schemas)}};
@@ -994,7 +999,8 @@ std::unique_ptr<Documents> build_documents(const ResourceRegistry& registry) {
     DocumentBuilder builder(group, version);
     for (const auto& r : registry.all())
       if (r.group == group && r.version == version) builder.add_resource(r);
-    const std::string path = group.empty() ? "api/" + version : "apis/" + group + "/" + version;
+    const std::string path =
+        group.empty() ? fmt::format("api/{}", version) : fmt::format("apis/{}/{}", group, version);
     docs[path] = builder.build();
     if (!group.empty()) groups.insert(group);
   }
@@ -1192,6 +1198,7 @@ std::vector<std::string> duplicate_fields(std::string_view body) {
 std::vector<std::string> strict_decoding_messages(const std::vector<std::string>& unknown,
                                                   const std::vector<std::string>& duplicate) {
   std::vector<std::string> out;
+  out.reserve(unknown.size() + duplicate.size());
   for (const auto& path : duplicate) out.push_back(fmt::format("duplicate field \"{}\"", path));
   for (const auto& path : unknown) out.push_back(fmt::format("unknown field \"{}\"", path));
   return out;

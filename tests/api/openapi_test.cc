@@ -132,7 +132,8 @@ TEST(OpenApi, OperationIdsFollowUpstreamNaming) {
 
 TEST(OpenApi, EveryRefResolvesInsideItsDocument) {
   json index = openapi_v3_index(registry());
-  for (const auto& [path, entry] : index["paths"].items()) {
+  for (const auto& entry : index["paths"].items()) {
+    const std::string& path = entry.key();
     json doc = *openapi_v3_document(registry(), path);
     const json& schemas = doc["components"]["schemas"];
     int refs = 0;
