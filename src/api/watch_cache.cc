@@ -98,7 +98,7 @@ Watcher::Watcher(asio::any_io_executor executor, WatchCache* cache, Filter filte
       requested_(requested),
       after_revision_(requested),
       allow_bookmarks_(allow_bookmarks),
-      wake_(std::move(executor)) {}
+      wake_(executor) {}
 
 Watcher::~Watcher() {
   if (cache_ != nullptr) cache_->forget(this);

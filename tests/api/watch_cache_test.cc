@@ -62,10 +62,18 @@ asio::awaitable<void> collect(std::shared_ptr<Watcher> watcher, std::shared_ptr<
   out->ended = true;
 }
 
+// One etcd cluster of `kMembers` per suite (booting takes seconds).
+template <int kMembers>
 class WatchCacheFixture : public ::testing::Test {
  protected:
-  static Result<std::unique_ptr<etcd::testing::EtcdCluster>> boot(int members) {
-    return etcd::testing::EtcdCluster::start(members);
+  static void SetUpTestSuite() {
+    auto cluster = etcd::testing::EtcdCluster::start(kMembers);
+    ASSERT_TRUE(cluster.ok()) << cluster.error().describe();
+    cluster_ = std::move(*cluster).release();
+  }
+  static void TearDownTestSuite() {
+    delete cluster_;
+    cluster_ = nullptr;
   }
 
   void connect(const std::vector<std::string>& cache_endpoints,
@@ -120,6 +128,14 @@ class WatchCacheFixture : public ::testing::Test {
     request.resource_version = rv;
     request.label_selector = std::move(labels);
     return watch(request);
+  }
+
+  // `count` watchers of the test namespace from the current state.
+  std::vector<std::shared_ptr<Watcher>> watch_many(int count) {
+    std::vector<std::shared_ptr<Watcher>> watchers;
+    watchers.reserve(count);
+    for (int i = 0; i < count; ++i) watchers.push_back(watch_ns(0));
+    return watchers;
   }
 
   // The watcher's next event; a watcher silent for `timeout` is stopped and
@@ -220,31 +236,22 @@ class WatchCacheFixture : public ::testing::Test {
   std::unique_ptr<Store> store_;
   std::unique_ptr<WatchCache> cache_;
   std::string ns_;
+  static etcd::testing::EtcdCluster* cluster_;  // NOLINT(readability-identifier-naming)
 };
+
+template <int kMembers>
+etcd::testing::EtcdCluster* WatchCacheFixture<kMembers>::cluster_ = nullptr;
 
 // ---------------------------------------------------------------------------
 // One member: the semantics.
 
-class WatchCacheTest : public WatchCacheFixture {
+class WatchCacheTest : public WatchCacheFixture<1> {
  protected:
-  static void SetUpTestSuite() {
-    auto cluster = boot(1);
-    ASSERT_TRUE(cluster.ok()) << cluster.error().describe();
-    cluster_ = std::move(*cluster).release();
-  }
-  static void TearDownTestSuite() {
-    delete cluster_;
-    cluster_ = nullptr;
-  }
   void SetUp() override {
     ASSERT_NE(cluster_, nullptr);
     connect(cluster_->endpoints(), cluster_->endpoints());
   }
-
-  static etcd::testing::EtcdCluster* cluster_;
 };
-
-etcd::testing::EtcdCluster* WatchCacheTest::cluster_ = nullptr;
 
 TEST_F(WatchCacheTest, DeliversAddedModifiedDeletedInOrderWithTheirResourceVersions) {
   start_cache({});
@@ -319,6 +326,7 @@ TEST_F(WatchCacheTest, TooOldResourceVersionIsOneExpiredErrorEvent) {
   config.capacity = 3;
   start_cache(config);
   std::vector<json> pods;
+  pods.reserve(5);
   for (int i = 0; i < 5; ++i) pods.push_back(create(pod(fmt::format("p{}", i))));
   auto probe = watch_ns(rv_number(pods[3]));
   expect_event(probe, Type::kAdded, "p4");
@@ -454,8 +462,7 @@ std::optional<double> etcd_watch_streams(asio::io_context& io, const std::string
 TEST_F(WatchCacheTest, HundredsOfWatchersShareOneEtcdWatchAndOneSerialization) {
   auto streams_before = etcd_watch_streams(io_, cluster_->endpoint(0));
   start_cache({});
-  std::vector<std::shared_ptr<Watcher>> watchers;
-  for (int i = 0; i < 150; ++i) watchers.push_back(watch_ns(0));
+  auto watchers = watch_many(150);
   auto collected = collect_all(watchers);
   create(pod("shared"));
   run_until([&] {
@@ -506,8 +513,7 @@ TEST_F(WatchCacheTest, SlowWatcherIsEndedWithoutAffectingOthers) {
 
 TEST_F(WatchCacheTest, StopEndsEveryWatcherAndRefusesNewOnes) {
   start_cache({});
-  std::vector<std::shared_ptr<Watcher>> watchers;
-  for (int i = 0; i < 10; ++i) watchers.push_back(watch_ns(0));
+  auto watchers = watch_many(10);
   auto collected = collect_all(watchers);
   io_.poll();  // every collector is suspended in next()
   run(cache_->stop());
@@ -526,8 +532,7 @@ TEST_F(WatchCacheTest, StopEndsEveryWatcherAndRefusesNewOnes) {
 
 TEST_F(WatchCacheTest, OneChangeReachesAThousandWatchers) {
   start_cache({});
-  std::vector<std::shared_ptr<Watcher>> watchers;
-  for (int i = 0; i < 1000; ++i) watchers.push_back(watch_ns(0));
+  auto watchers = watch_many(1000);
   auto collected = collect_all(watchers);
   io_.poll();
   const auto written = std::chrono::steady_clock::now();
@@ -555,36 +560,25 @@ TEST_F(WatchCacheTest, OneChangeReachesAThousandWatchers) {
 // Three members: the cache's stream is on member 0 (its client's first
 // endpoint); writes go through members 1 and 2.
 
-class WatchCacheStreamTest : public WatchCacheFixture {
+class WatchCacheStreamTest : public WatchCacheFixture<3> {
  protected:
-  static void SetUpTestSuite() {
-    auto cluster = boot(3);
-    ASSERT_TRUE(cluster.ok()) << cluster.error().describe();
-    cluster_ = std::move(*cluster).release();
-  }
-  static void TearDownTestSuite() {
-    delete cluster_;
-    cluster_ = nullptr;
-  }
   void SetUp() override {
     ASSERT_NE(cluster_, nullptr);
     connect(cluster_->endpoints(), {cluster_->endpoint(1), cluster_->endpoint(2)});
   }
-
-  static etcd::testing::EtcdCluster* cluster_;
 };
-
-etcd::testing::EtcdCluster* WatchCacheStreamTest::cluster_ = nullptr;
 
 TEST_F(WatchCacheStreamTest, KilledMemberUnderTheStreamLosesNoEvents) {
   start_cache({});
   auto watcher = watch_ns(0);
   std::vector<json> written;
+  written.reserve(5);
   for (int i = 0; i < 3; ++i) written.push_back(create(pod(fmt::format("before-{}", i))));
   for (const auto& object : written)
     EXPECT_EQ(expect_event(watcher, Type::kAdded, object["metadata"]["name"]), object);
   cluster_->kill_member(0);
   std::vector<json> after;
+  after.reserve(5);
   for (int i = 0; i < 3; ++i) after.push_back(create(pod(fmt::format("after-{}", i))));
   after.push_back(relabel("before-0", {{"x", "1"}}));
   for (std::size_t i = 0; i < 3; ++i)
