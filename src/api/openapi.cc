@@ -1046,6 +1046,21 @@ const Documents& documents(const ResourceRegistry& registry) {
 // Field validation
 // ---------------------------------------------------------------------------
 
+// The kind a request body to a subresource is decoded as (upstream: the
+// subresource storage's New()).
+struct BodyKind {
+  std::string group;
+  std::string version;
+  std::string kind;
+};
+
+BodyKind body_kind(const ResourceInfo& resource, std::string_view subresource) {
+  if (subresource == "scale") return {"autoscaling", "v1", "Scale"};
+  if (subresource == "eviction") return {"policy", "v1", "Eviction"};
+  if (subresource == "binding") return {"", "v1", "Binding"};
+  return {resource.group, resource.version, resource.kind};
+}
+
 std::string join_path(const std::string& parent, const std::string& key) {
   return parent.empty() ? key : parent + "." + key;
 }
@@ -1183,8 +1198,14 @@ std::string openapi_v2_stub_protobuf() {
 }
 
 std::vector<std::string> unknown_fields(const ResourceInfo& resource, const json& object) {
+  return unknown_fields(resource, "", object);
+}
+
+std::vector<std::string> unknown_fields(const ResourceInfo& resource, std::string_view subresource,
+                                        const json& object) {
   std::vector<std::string> out;
-  const TypeDef* type = SchemaModel::get().find(kind_schema_name(resource));
+  const BodyKind body = body_kind(resource, subresource);
+  const TypeDef* type = SchemaModel::get().find(kind_schema_name(body.group, body.version, body.kind));
   if (type != nullptr) collect_unknown(*type, object, "", out);
   return out;
 }
@@ -1206,8 +1227,15 @@ std::vector<std::string> strict_decoding_messages(const std::vector<std::string>
 
 ApiError strict_decoding_error(const ResourceInfo& resource, const std::vector<std::string>& unknown,
                                const std::vector<std::string>& duplicate) {
+  return strict_decoding_error(resource, "", unknown, duplicate);
+}
+
+ApiError strict_decoding_error(const ResourceInfo& resource, std::string_view subresource,
+                               const std::vector<std::string>& unknown,
+                               const std::vector<std::string>& duplicate) {
+  const BodyKind body = body_kind(resource, subresource);
   return bad_request(fmt::format("{} in version \"{}\" cannot be handled as a {}: strict decoding error: {}",
-                                 resource.kind, resource.version, resource.kind,
+                                 body.kind, body.version, body.kind,
                                  fmt::join(strict_decoding_messages(unknown, duplicate), ", ")));
 }
 

@@ -74,6 +74,12 @@ std::string openapi_v2_stub_protobuf();
 // in key order. Free-form parts (labels, annotations, nodeSelector,
 // resources.limits, ...) accept any key. Empty = valid.
 std::vector<std::string> unknown_fields(const ResourceInfo& resource, const nlohmann::json& object);
+// The same for the body of a request to `subresource` of `resource`:
+// "status" and "" are decoded as the resource's kind, "scale" as
+// autoscaling/v1 Scale, "eviction" as policy/v1 Eviction, "binding" as
+// v1 Binding.
+std::vector<std::string> unknown_fields(const ResourceInfo& resource, std::string_view subresource,
+                                        const nlohmann::json& object);
 // Keys that occur twice in one JSON object of `body`, as paths
 // ("metadata.name"); empty also when `body` is not valid JSON.
 std::vector<std::string> duplicate_fields(std::string_view body);
@@ -89,6 +95,11 @@ std::vector<std::string> strict_decoding_messages(const std::vector<std::string>
 // unknown field "spec.foo", unknown field "spec.bar"`.
 ApiError strict_decoding_error(const ResourceInfo& resource, const std::vector<std::string>& unknown,
                                const std::vector<std::string>& duplicate = {});
+// The same for a body sent to `subresource` (worded with the body's kind:
+// `Scale in version "v1" cannot be handled as a Scale: ...`).
+ApiError strict_decoding_error(const ResourceInfo& resource, std::string_view subresource,
+                               const std::vector<std::string>& unknown,
+                               const std::vector<std::string>& duplicate);
 // 422 Invalid for a patch under fieldValidation=Strict whose result (the
 // patched object, serialized as `patched`) has unknown fields
 // (endpoints/handlers/patch.go): ` "" is invalid: patch: Invalid value:

@@ -380,6 +380,26 @@ TEST(OpenApiFieldValidation, AcceptsRealisticManifests) {
   }
 }
 
+TEST(OpenApiFieldValidation, SubresourceBodiesAreCheckedAsTheirOwnKind) {
+  const ResourceInfo& pods = kind("", "Pod");
+  const ResourceInfo& deployments = kind("apps", "Deployment");
+  json binding = json::parse(R"({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "p"},
+                                 "target": {"apiVersion": "v1", "kind": "Node", "name": "node-1"}})");
+  EXPECT_EQ(unknown_fields(pods, "binding", binding), Paths{});
+  EXPECT_EQ(unknown_fields(pods, "", binding), Paths{"target"});
+  json eviction = json::parse(R"({"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": "p"},
+                                  "deleteOptions": {"gracePeriodSeconds": 0, "bogus": 1}})");
+  EXPECT_EQ(unknown_fields(pods, "eviction", eviction), Paths{"deleteOptions.bogus"});
+  json scale = json::parse(R"({"apiVersion": "autoscaling/v1", "kind": "Scale", "metadata": {"name": "web"},
+                               "spec": {"replicas": 3}, "status": {"replicas": 2, "selector": "app=web"}})");
+  EXPECT_EQ(unknown_fields(deployments, "scale", scale), Paths{});
+  json status = json::parse(R"({"status": {"readyReplicas": 1, "ready": 1}})");
+  EXPECT_EQ(unknown_fields(deployments, "status", status), Paths{"status.ready"});
+  EXPECT_EQ(strict_decoding_error(deployments, "scale", {"spec.replicaz"}, {}).message(),
+            "Scale in version \"v1\" cannot be handled as a Scale: strict decoding error: unknown field "
+            "\"spec.replicaz\"");
+}
+
 TEST(OpenApiFieldValidation, StrictErrorIsWordedAsUpstream) {
   ApiError error = strict_decoding_error(kind("", "Pod"), {"spec.foo", "spec.containers[0].bar"});
   EXPECT_EQ(error.code, 400);
