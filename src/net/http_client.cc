@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <limits>
 #include <map>
 
 namespace shakeout::net {
@@ -326,7 +327,9 @@ asio::awaitable<Result<std::unique_ptr<HttpStream>>> HttpClient::Impl::open_stre
   state->endpoint = endpoint;
   state->connection = std::move(*connection);
   state->line_limit = config_.body_limit;
-  state->parser.body_limit(boost::none);  // a stream may run for hours
+  // A stream may run for hours. Not boost::none: Boost 1.74 compares a
+  // Content-Length with that empty optional and always fails (body_limit).
+  state->parser.body_limit(std::numeric_limits<std::uint64_t>::max());
   beast::tcp_stream& stream = state->connection->stream;
   beast::error_code ec;
   stream.expires_at(deadline);
