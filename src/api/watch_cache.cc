@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/system/error_code.hpp>
@@ -326,6 +327,10 @@ asio::awaitable<void> WatchCache::run_watch() {
         revision_ = std::max(revision_, batch->header.revision);
       } else {
         for (const auto& event : batch->events) apply(event);
+        // Let the watchers just woken drain before the next batch: a
+        // buffered stream would otherwise be read without yielding, and
+        // fill the queues of watchers that keep up.
+        co_await asio::post(executor_, asio::use_awaitable);
       }
     }
     stream_ = nullptr;

@@ -50,6 +50,8 @@
 //   further event (upstream terminates a blocked cacheWatcher after its
 //   dispatch budget; here without waiting), and the client watches again
 //   from the last resourceVersion it saw. Other watchers are unaffected.
+// - The cache yields to its executor after each etcd batch, so watchers
+//   that keep up drain their queues between batches.
 // - Events are immutable and shared: every watcher receiving an event gets
 //   the same object and the same serialized line, built once per event and
 //   type.
