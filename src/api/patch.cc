@@ -491,6 +491,7 @@ std::optional<std::string> json_patch_type_error(const json& body) {
 // ---------------------------------------------------------------------------
 // JSON merge patch (evanphx/json-patch merge.go).
 
+// pruneNulls: drops null members of objects, at any depth.
 void prune_nulls(json& value) {
   if (value.is_object()) {
     for (auto it = value.begin(); it != value.end();) {
@@ -781,22 +782,6 @@ std::optional<json> remove_directives(json value) {
     return kept_elements;
   }
   return value;
-}
-
-// discardNullValuesFromPatch.
-void discard_nulls(json& value) {
-  if (value.is_object()) {
-    for (auto it = value.begin(); it != value.end();) {
-      if (it->is_null()) {
-        it = value.erase(it);
-      } else {
-        discard_nulls(*it);
-        ++it;
-      }
-    }
-  } else if (value.is_array()) {
-    for (json& element : value) discard_nulls(element);
-  }
 }
 
 // normalizeSliceOrder: sorts `items` by their position in `order`; for maps,
@@ -1130,7 +1115,7 @@ SmpResult<json> merge_map(json original, json patch, std::string_view type) {
     if (current == original.end() || go_type_class(*current) != go_type_class(patch_value)) {
       if (!is_delete_list) {
         json value = std::move(patch_value);
-        discard_nulls(value);
+        prune_nulls(value);  // discardNullValuesFromPatch: the same walk as merge.go's
         if (auto kept = remove_directives(std::move(value))) {
           original[key] = std::move(*kept);
         } else {
@@ -1428,12 +1413,7 @@ Result<json> json_patch(json doc, const json& operations) {
 }
 
 json merge_patch(json doc, const json& patch) {
-  if (!patch.is_object()) {
-    json replaced = patch;
-    prune_nulls(replaced);
-    return replaced;
-  }
-  if (!doc.is_object()) {
+  if (!patch.is_object() || !doc.is_object()) {
     json replaced = patch;
     prune_nulls(replaced);
     return replaced;
@@ -1525,6 +1505,8 @@ Result<json> yaml_to_json(std::string_view text) {
 }
 
 // Go's encoding/json scanner (scanner.go), reduced to its error messages.
+constexpr const char* kUnexpectedEnd = "unexpected end of JSON input";
+
 std::optional<std::string> go_json_syntax_error(std::string_view text) {
   auto quote = [](unsigned char c) -> std::string {
     if (c == '\'') return "'\\''";
@@ -1566,18 +1548,17 @@ std::optional<std::string> go_json_syntax_error(std::string_view text) {
   auto skip_space = [&] {
     while (i < n && is_space(text[i])) ++i;
   };
-  const std::optional<std::string> kEnd = std::string("unexpected end of JSON input");
 
   // Scans one value starting at i (after whitespace); containers push.
   while (true) {
     skip_space();
-    if (i >= n) return kEnd;
+    if (i >= n) return std::string(kUnexpectedEnd);
     char c = text[i];
     bool value_done = false;
     if (c == '{') {
       ++i;
       skip_space();
-      if (i >= n) return kEnd;
+      if (i >= n) return std::string(kUnexpectedEnd);
       if (text[i] == '}') {
         ++i;
         value_done = true;
@@ -1590,7 +1571,7 @@ std::optional<std::string> go_json_syntax_error(std::string_view text) {
     } else if (c == '[') {
       ++i;
       skip_space();
-      if (i >= n) return kEnd;
+      if (i >= n) return std::string(kUnexpectedEnd);
       if (text[i] == ']') {
         ++i;
         value_done = true;
@@ -1601,7 +1582,7 @@ std::optional<std::string> go_json_syntax_error(std::string_view text) {
     } else if (c == '"') {
       ++i;
       while (true) {
-        if (i >= n) return kEnd;
+        if (i >= n) return std::string(kUnexpectedEnd);
         auto ch = static_cast<unsigned char>(text[i]);
         if (ch == '"') {
           ++i;
@@ -1609,12 +1590,12 @@ std::optional<std::string> go_json_syntax_error(std::string_view text) {
         }
         if (ch == '\\') {
           ++i;
-          if (i >= n) return kEnd;
+          if (i >= n) return std::string(kUnexpectedEnd);
           char e = text[i];
           if (e == 'u') {
             ++i;
             for (int k = 0; k < 4; ++k, ++i) {
-              if (i >= n) return kEnd;
+              if (i >= n) return std::string(kUnexpectedEnd);
               if (!std::isxdigit(static_cast<unsigned char>(text[i]))) {
                 return error(text[i], "in \\u hexadecimal character escape");
               }
@@ -1634,7 +1615,7 @@ std::optional<std::string> go_json_syntax_error(std::string_view text) {
     } else if (c == '-' || is_digit(c)) {
       if (c == '-') {
         ++i;
-        if (i >= n) return kEnd;
+        if (i >= n) return std::string(kUnexpectedEnd);
         if (!is_digit(text[i])) return error(text[i], "in numeric literal");
       }
       if (text[i] == '0') {
@@ -1644,14 +1625,14 @@ std::optional<std::string> go_json_syntax_error(std::string_view text) {
       }
       if (i < n && text[i] == '.') {
         ++i;
-        if (i >= n) return kEnd;
+        if (i >= n) return std::string(kUnexpectedEnd);
         if (!is_digit(text[i])) return error(text[i], "after decimal point in numeric literal");
         while (i < n && is_digit(text[i])) ++i;
       }
       if (i < n && (text[i] == 'e' || text[i] == 'E')) {
         ++i;
         if (i < n && (text[i] == '+' || text[i] == '-')) ++i;
-        if (i >= n) return kEnd;
+        if (i >= n) return std::string(kUnexpectedEnd);
         if (!is_digit(text[i])) return error(text[i], "in exponent of numeric literal");
         while (i < n && is_digit(text[i])) ++i;
       }
@@ -1659,7 +1640,7 @@ std::optional<std::string> go_json_syntax_error(std::string_view text) {
     } else if (c == 't' || c == 'f' || c == 'n') {
       std::string_view literal = c == 't' ? "true" : (c == 'f' ? "false" : "null");
       for (std::size_t k = 1; k < literal.size(); ++k) {
-        if (i + k >= n) return kEnd;
+        if (i + k >= n) return std::string(kUnexpectedEnd);
         if (text[i + k] != literal[k]) {
           return error(text[i + k], fmt::format("in literal {} (expecting {})", literal, quote(literal[k])));
         }
@@ -1677,7 +1658,7 @@ std::optional<std::string> go_json_syntax_error(std::string_view text) {
         if (i < n) return error(text[i], "after top-level value");
         return std::nullopt;
       }
-      if (i >= n) return kEnd;
+      if (i >= n) return std::string(kUnexpectedEnd);
       char s = text[i];
       Container& top = stack.back();
       if (top == Container::kObjectKey) {
@@ -1689,7 +1670,7 @@ std::optional<std::string> go_json_syntax_error(std::string_view text) {
         if (s == ',') {
           ++i;
           skip_space();
-          if (i >= n) return kEnd;
+          if (i >= n) return std::string(kUnexpectedEnd);
           if (text[i] != '"') return error(text[i], "looking for beginning of object key string");
           top = Container::kObjectKey;
           value_done = false;
