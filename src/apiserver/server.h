@@ -1,13 +1,13 @@
 #pragma once
 // ApiServer: `shakeout apiserver`, the Kubernetes API over real etcd.
 //
-// This first cut serves what every client and the harness need before any
-// resource: /healthz and /livez (the process serves), /readyz (etcd answers
+// Serves /healthz and /livez (the process serves), /readyz (etcd answers
 // a linearizable read within etcd_timeout; 500 with upstream's check list
-// otherwise), /version (a Kubernetes version.Info kubectl understands),
-// discovery (/api, /apis, /api/v1, /apis/<group>/<version>), and a
-// metav1.Status 404 for every other path. Resource routes arrive next on top
-// of api::Store.
+// otherwise), /version (a Kubernetes version.Info kubectl understands) --
+// these four to anyone -- and, to authenticated clients (bearer tokens from
+// --token-auth-file; 401 otherwise): /metrics, discovery (/api, /apis,
+// /api/v1, /apis/<group>/<version>), /openapi/v3, and every resource route
+// (ResourceHandler, rest.h). Anything else is a metav1.Status 404.
 // Threading: one io_context thread; start() once, stop() before destruction.
 
 #include <utility>  // before Asio: Boost 1.74 awaitable.hpp needs std::exchange
@@ -36,6 +36,10 @@ class Client;
 
 namespace shakeout::apiserver {
 
+class ApiMetrics;
+class ResourceHandler;
+class TokenAuthenticator;
+
 namespace asio = boost::asio;
 
 // The Kubernetes release whose API this server reproduces.
@@ -46,10 +50,25 @@ struct Options {
   std::string bind_address = "127.0.0.1";
   uint16_t port = 6443;  // 0 = ephemeral
   Millis etcd_timeout{2000};
+  // --token-auth-file (upstream's CSV format, auth.h). Empty: every request
+  // is served unauthenticated (tests and `shakeout apiserver` by hand only;
+  // clusters always pass one).
+  std::string token_auth_file;
+  // --anonymous-auth: a request without credentials is served as
+  // system:anonymous instead of 401. (An invalid token is 401 either way.)
+  // Clusters turn it on until the API serves TLS: kubectl and client-go
+  // never send a bearer token over plain HTTP (kubernetes/kubectl#744).
+  bool anonymous_auth = false;
+  std::string service_cluster_ip_range = "10.96.0.0/24";  // --service-cluster-ip-range
+  int node_port_min = 30000;                              // --service-node-port-range
+  int node_port_max = 32767;
+  int64_t default_not_ready_toleration_seconds = 300;    // --default-not-ready-toleration-seconds
+  int64_t default_unreachable_toleration_seconds = 300;  // --default-unreachable-toleration-seconds
+  Millis watch_bookmark_interval{60000};                 // how often watch bookmarks go out
 };
 
 // kInvalidArgument naming the flag: no etcd server, a non-loopback bind
-// address (the server binds to loopback only), a malformed URL.
+// address (the server binds to loopback only), a malformed URL or range.
 Status validate(const Options& options);
 
 class ApiServer {
@@ -59,19 +78,26 @@ class ApiServer {
   ApiServer(const ApiServer&) = delete;
   ApiServer& operator=(const ApiServer&) = delete;
 
+  // Loads the token file, binds and serves.
   Status start();
   uint16_t port() const;
   asio::awaitable<void> stop();
 
  private:
   asio::awaitable<void> handle(net::ServerRequest& request, net::ResponseWriter& writer);
+  asio::awaitable<void> dispatch(net::ServerRequest& request, net::ResponseWriter& writer);
   asio::awaitable<void> readyz(net::ResponseWriter& writer);
+  asio::awaitable<bool> ensure_bootstrapped();
   // The discovery document at `path` (/api, /apis, /api/v1, /apis/<g>/<v>).
   std::optional<nlohmann::json> discovery(const std::string& path) const;
 
   Options options_;
   std::unique_ptr<etcd::Client> etcd_;
   std::unique_ptr<net::HttpServer> http_;
+  std::unique_ptr<TokenAuthenticator> authenticator_;
+  std::unique_ptr<ApiMetrics> metrics_;
+  std::unique_ptr<ResourceHandler> resources_;
+  bool bootstrapped_ = false;  // the system namespaces exist
 };
 
 // Runs an ApiServer until SIGINT or SIGTERM; the `shakeout apiserver` role.

@@ -69,6 +69,32 @@ int run(int argc, char** argv) {
       ->capture_default_str();
   apiserver_cmd->add_option("--port", apiserver_options.port, "port to serve plain HTTP on (0 = any)")
       ->capture_default_str();
+  apiserver_cmd->add_option("--token-auth-file", apiserver_options.token_auth_file,
+                            "bearer tokens: CSV lines token,user,uid,\"groups\"");
+  apiserver_cmd
+      ->add_option("--anonymous-auth", apiserver_options.anonymous_auth,
+                   "serve requests without credentials as system:anonymous (invalid tokens still get 401)")
+      ->capture_default_str();
+  apiserver_cmd
+      ->add_option("--service-cluster-ip-range", apiserver_options.service_cluster_ip_range,
+                   "CIDR ClusterIPs are allocated from")
+      ->capture_default_str();
+  std::string node_port_range = "30000-32767";
+  apiserver_cmd->add_option("--service-node-port-range", node_port_range, "NodePort range, MIN-MAX")
+      ->capture_default_str();
+  apiserver_cmd
+      ->add_option("--default-not-ready-toleration-seconds",
+                   apiserver_options.default_not_ready_toleration_seconds,
+                   "tolerationSeconds of the not-ready toleration added to pods")
+      ->capture_default_str();
+  apiserver_cmd
+      ->add_option("--default-unreachable-toleration-seconds",
+                   apiserver_options.default_unreachable_toleration_seconds,
+                   "tolerationSeconds of the unreachable toleration added to pods")
+      ->capture_default_str();
+  int64_t bookmark_ms = apiserver_options.watch_bookmark_interval.count();
+  apiserver_cmd->add_option("--watch-bookmark-interval-ms", bookmark_ms, "how often watches get a BOOKMARK")
+      ->capture_default_str();
 
   try {
     app.parse(argc, argv);
@@ -100,6 +126,13 @@ int run(int argc, char** argv) {
   }
   if (*down_cmd) return down(root, down_name, down_all);
   if (*apiserver_cmd) {
+    if (std::sscanf(node_port_range.c_str(), "%d-%d", &apiserver_options.node_port_min,
+                    &apiserver_options.node_port_max) != 2) {
+      std::fprintf(stderr, "shakeout: error: --service-node-port-range: '%s' is not MIN-MAX\n",
+                   node_port_range.c_str());
+      return kExitUsage;
+    }
+    apiserver_options.watch_bookmark_interval = Millis(bookmark_ms);
     if (auto valid = apiserver::validate(apiserver_options); !valid) {
       std::fprintf(stderr, "shakeout: error: %s\n", valid.error().message.c_str());
       return kExitUsage;

@@ -7,6 +7,7 @@
 #include <csignal>
 #include <fstream>
 
+#include "apiserver/auth.h"
 #include "common/log.h"
 #include "net/http_client.h"
 
@@ -137,18 +138,39 @@ std::vector<std::string> Cluster::apiserver_urls() const {
   return urls;
 }
 
+namespace {
+
+// A duration as the whole seconds a *-seconds flag takes, rounded up.
+int64_t whole_seconds(Millis d) {
+  return (d.count() + 999) / 1000;
+}
+
+}  // namespace
+
 // (A plain function: g++ 12 miscompiles braced lists in coroutine bodies.)
 ProcessSpec Cluster::apiserver_spec(int index) const {
   ProcessSpec spec;
   spec.name = fmt::format("apiserver-{}", index);
-  spec.argv = {options_.shakeout_binary,
-               "apiserver",
-               "--etcd-servers",
-               fmt::format("{}", fmt::join(etcd_.client_urls(), ",")),
-               "--bind-address",
-               addresses_.apiserver_ip(index),
-               "--port",
-               std::to_string(AddressPlan::kApiserverPort)};
+  spec.argv = {
+      options_.shakeout_binary,
+      "apiserver",
+      "--etcd-servers",
+      fmt::format("{}", fmt::join(etcd_.client_urls(), ",")),
+      "--bind-address",
+      addresses_.apiserver_ip(index),
+      "--port",
+      std::to_string(AddressPlan::kApiserverPort),
+      "--token-auth-file",
+      token_file_path().string(),
+      fmt::format("--anonymous-auth={}", options_.anonymous_auth),
+      "--service-cluster-ip-range",
+      addresses_.service_cidr(),
+      "--service-node-port-range",
+      "30000-32767",
+      "--default-not-ready-toleration-seconds",
+      std::to_string(whole_seconds(options_.profile.duration("default-not-ready-toleration-seconds"))),
+      "--default-unreachable-toleration-seconds",
+      std::to_string(whole_seconds(options_.profile.duration("default-unreachable-toleration-seconds")))};
   spec.log_file = run_dir_.log_file(spec.name);
   return spec;
 }
@@ -156,6 +178,9 @@ ProcessSpec Cluster::apiserver_spec(int index) const {
 // API servers start together once etcd is ready; each is ready when its
 // /readyz answers 200 (it reaches etcd).
 asio::awaitable<Status> Cluster::start_apiservers() {
+  if (options_.apiservers > 0) {
+    if (auto written = write_tokens(); !written) co_return written;
+  }
   for (int i = 1; i <= options_.apiservers; ++i) {
     if (auto started = supervisor_.start(apiserver_spec(i)); !started) co_return started;
   }
@@ -190,13 +215,51 @@ Status Cluster::write_kubeconfig() const {
   const auto text = fmt::format(
       "apiVersion: v1\nkind: Config\nclusters:\n- name: {0}\n  cluster:\n    server: {1}\n"
       "contexts:\n- name: {0}\n  context:\n    cluster: {0}\n    user: {0}\n"
-      "current-context: {0}\nusers:\n- name: {0}\n  user: {{}}\n",
-      context, apiserver_urls().front());
+      "current-context: {0}\nusers:\n- name: {0}\n  user:\n    token: {2}\n",
+      context, apiserver_urls().front(), token("kubernetes-admin"));
   const auto path = kubeconfig_path();
   std::ofstream out(path, std::ios::trunc);
   out << text;
   if (!out.flush()) return make_error(ErrorCode::kIo, fmt::format("write {}: failed", path.string()));
   ::chmod(path.c_str(), 0600);
+  return {};
+}
+
+std::string Cluster::token(std::string_view user) const {
+  auto found = tokens_.find(user);
+  return found == tokens_.end() ? "" : found->second;
+}
+
+// One token per user that talks to the API; components get theirs by flag
+// or kubeconfig as they arrive.
+Status Cluster::write_tokens() {
+  std::vector<apiserver::TokenEntry> entries;
+  auto add = [&](std::string user, std::vector<std::string> groups) -> Status {
+    auto token = apiserver::generate_token();
+    if (!token) return token.error();
+    apiserver::TokenEntry entry;
+    entry.token = *token;
+    entry.user.name = user;
+    entry.user.uid = user;
+    entry.user.groups = std::move(groups);
+    tokens_[user] = *token;
+    entries.push_back(std::move(entry));
+    return {};
+  };
+  Status added = add("kubernetes-admin", {"system:masters", "system:authenticated"});
+  if (added) added = add("shakeout", {"system:masters", "system:authenticated"});
+  if (added) added = add("system:kube-controller-manager", {"system:authenticated"});
+  if (added) added = add("system:kube-scheduler", {"system:authenticated"});
+  if (added) added = add("system:kube-proxy", {"system:authenticated"});
+  for (int k = 1; added && k <= options_.nodes; ++k) {
+    added = add(fmt::format("system:node:node-{}", k), {"system:nodes", "system:authenticated"});
+  }
+  if (!added) return added;
+  const auto path = token_file_path();
+  std::ofstream out(path, std::ios::trunc);
+  ::chmod(path.c_str(), 0600);
+  out << apiserver::format_token_file(entries);
+  if (!out.flush()) return make_error(ErrorCode::kIo, fmt::format("write {}: failed", path.string()));
   return {};
 }
 

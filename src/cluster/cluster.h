@@ -17,8 +17,10 @@
 #include <boost/asio/io_context.hpp>
 
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cluster/address_plan.h"
@@ -42,6 +44,9 @@ struct ClusterOptions {
   Millis start_timeout{30000};
   std::string etcd_binary = "etcd";
   int apiservers = 1;  // 0 = etcd only
+  // The apiservers' --anonymous-auth. On by default until the API serves
+  // TLS: kubectl sends the kubeconfig's token only over HTTPS.
+  bool anonymous_auth = true;
   // The binary whose roles (`shakeout apiserver`, ...) the components run;
   // by default the running executable.
   std::string shakeout_binary = self_executable();
@@ -69,6 +74,14 @@ class Cluster {
   std::vector<std::string> apiserver_urls() const;
   // A kubeconfig for this cluster (written by start()).
   std::filesystem::path kubeconfig_path() const { return run_dir_.path() / "kubeconfig"; }
+  // The apiservers' --token-auth-file (written by start(), mode 0600).
+  std::filesystem::path token_file_path() const { return run_dir_.path() / "tokens.csv"; }
+  // The bearer token of a user of this cluster: "kubernetes-admin" (the
+  // kubeconfig's; group system:masters), "shakeout" (the harness and its
+  // probes), "system:kube-controller-manager", "system:kube-scheduler",
+  // "system:kube-proxy", "system:node:node-<k>". "" before start() or for
+  // another name. Tokens are fresh random per cluster.
+  std::string token(std::string_view user) const;
   Supervisor& supervisor() { return supervisor_; }
   // The record as last written to cluster.json.
   const ClusterRecord& record() const { return record_; }
@@ -79,6 +92,7 @@ class Cluster {
   asio::awaitable<Status> start_apiservers();
   ProcessSpec apiserver_spec(int index) const;
   Status write_kubeconfig() const;
+  Status write_tokens();
 
   ClusterOptions options_;
   // Declaration order is teardown order in reverse: the supervisor (and its
@@ -88,6 +102,7 @@ class Cluster {
   AddressPlan addresses_;
   EtcdClusterPlan etcd_;
   ClusterRecord record_;
+  std::map<std::string, std::string, std::less<>> tokens_;  // user -> token
   Supervisor supervisor_;
 };
 

@@ -218,6 +218,7 @@ class ServerSession : public std::enable_shared_from_this<ServerSession> {
     keep_alive = request_keep_alive;
     head = request_head;
     responded = false;
+    status = 0;
     streaming = false;
     stream_ended = false;
   }
@@ -254,6 +255,7 @@ class ServerSession : public std::enable_shared_from_this<ServerSession> {
   bool keep_alive = true;
   bool head = false;
   bool responded = false;
+  unsigned status = 0;  // of the response sent, 0 before
   bool streaming = false;
   bool stream_ended = false;
 };
@@ -526,6 +528,7 @@ asio::awaitable<Status> ResponseWriter::send(ServerResponse response) {
   auto valid = detail::check_status(response);
   if (!valid) co_return valid;
   s.responded = true;
+  s.status = response.status;
   if (s.gone) co_return s.gone_error();
   s.keep_alive = s.keep_alive && !s.core->stopping;
   http::response<http::string_body> message;
@@ -551,6 +554,7 @@ asio::awaitable<Status> ResponseWriter::begin_stream(ServerResponse head) {
   auto valid = detail::check_status(head);
   if (!valid) co_return valid;
   s.responded = true;
+  s.status = head.status;
   if (s.gone) co_return s.gone_error();
   s.keep_alive = s.keep_alive && !s.core->stopping;
   http::response<http::empty_body> message;
@@ -615,6 +619,10 @@ bool ResponseWriter::closed() const {
 
 bool ResponseWriter::responded() const {
   return session_->responded;
+}
+
+unsigned ResponseWriter::status() const {
+  return session_->status;
 }
 
 // ---------------------------------------------------------------------------

@@ -132,7 +132,8 @@ class ResponseWriter {
   // or when a write fails) or the server is stopping; at once if closed().
   asio::awaitable<void> wait_closed();
   bool closed() const;
-  bool responded() const;  // send() or begin_stream() was called
+  bool responded() const;   // send() or begin_stream() was called
+  unsigned status() const;  // the status sent, 0 before send()/begin_stream()
 
  private:
   detail::ServerSession* session_;

@@ -1,0 +1,746 @@
+#include "apiserver/rest.h"
+
+#include <fmt/format.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <algorithm>
+#include <charconv>
+#include <optional>
+#include <vector>
+
+#include "api/openapi.h"
+#include "api/patch.h"
+#include "api/table.h"
+#include "common/log.h"
+#include "net/http_server.h"
+
+namespace shakeout::apiserver {
+namespace {
+
+using api::ApiError;
+using api::ApiResult;
+using nlohmann::json;
+
+// Subresource objects live in other groups (discovery says so too).
+constexpr const char* kScaleApiVersion = "autoscaling/v1";
+
+ApiError method_not_allowed() {
+  ApiError error;
+  error.code = 405;
+  error.status = {{"kind", "Status"},
+                  {"apiVersion", "v1"},
+                  {"metadata", json::object()},
+                  {"status", "Failure"},
+                  {"message", "the server does not allow this method on the requested resource"},
+                  {"reason", "MethodNotAllowed"},
+                  {"details", json::object()},
+                  {"code", 405}};
+  return error;
+}
+
+// metav1.Status{Status: Success} as delete, binding and eviction answer.
+json success_status(const api::ResourceInfo& resource, const std::string& name, const std::string& uid,
+                    int code) {
+  json details = {{"name", name}, {"kind", resource.plural}};
+  if (!resource.group.empty()) details["group"] = resource.group;
+  if (!uid.empty()) details["uid"] = uid;
+  return {{"kind", "Status"},    {"apiVersion", "v1"}, {"metadata", json::object()},
+          {"status", "Success"}, {"details", details}, {"code", code}};
+}
+
+std::string meta_string(const json& object, const char* field) {
+  auto meta = object.find("metadata");
+  if (meta == object.end() || !meta->is_object()) return "";
+  auto value = meta->find(field);
+  return value != meta->end() && value->is_string() ? value->get<std::string>() : "";
+}
+
+// Request bodies: JSON, or YAML when the client says so.
+ApiResult<json> parse_body(const net::ServerRequest& request) {
+  std::string_view content_type = request.header("Content-Type");
+  if (content_type.find("yaml") != std::string_view::npos) {
+    auto parsed = api::yaml_to_json(request.body);
+    if (!parsed) return api::bad_request(parsed.error().message);
+    return std::move(*parsed);
+  }
+  json body = json::parse(request.body, nullptr, false);
+  if (body.is_discarded())
+    return api::bad_request("couldn't get version/kind; json parse error: the body is not valid JSON");
+  if (!body.is_object())
+    return api::bad_request("couldn't get version/kind; json parse error: the body is not a JSON object");
+  return body;
+}
+
+ApiResult<std::optional<int64_t>> int_query(const net::ServerRequest& request, std::string_view name) {
+  std::string_view text = request.query_value(name);
+  if (text.empty()) return std::optional<int64_t>();
+  int64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size())
+    return api::bad_request(fmt::format("invalid {}: {:?} is not an integer", name, text));
+  return std::optional<int64_t>(value);
+}
+
+bool dry_run(const net::ServerRequest& request) {
+  return request.query_value("dryRun") == "All";
+}
+
+// fieldValidation (upstream handlers/rest.go fieldValidation): Strict
+// rejects unknown fields with 400, Warn (the default) reports them in
+// Warning headers, Ignore drops them silently.
+std::optional<ApiError> check_fields(const api::ResourceInfo& resource, const json& object,
+                                     const net::ServerRequest& request, std::vector<std::string>& warnings) {
+  std::string_view mode = request.query_value("fieldValidation");
+  if (mode == "Ignore") return std::nullopt;
+  if (!mode.empty() && mode != "Strict" && mode != "Warn")
+    return api::bad_request(
+        fmt::format("fieldValidation must be one of \"Ignore\", \"Warn\", or \"Strict\", not {:?}", mode));
+  auto unknown = api::unknown_fields(resource, object);
+  auto duplicate = api::duplicate_fields(request.body);
+  if (unknown.empty() && duplicate.empty()) return std::nullopt;
+  if (mode == "Strict") return api::strict_decoding_error(resource, unknown, duplicate);
+  for (auto& message : api::strict_decoding_messages(unknown, duplicate))
+    warnings.push_back(std::move(message));
+  return std::nullopt;
+}
+
+// Admission for an update: defaults and type validation against the stored
+// object (upstream: the strategy's PrepareForUpdate, then ValidateUpdate).
+ApiResult<json> admit_update(const api::ResourceInfo& resource, json updated, const json& old) {
+  api::apply_defaults(resource, updated);
+  auto causes = api::validate_object(resource, updated, &old);
+  if (!causes.empty()) return api::invalid(resource, meta_string(updated, "name"), causes);
+  return updated;
+}
+
+ApiResult<api::DeleteOptions> delete_options(const net::ServerRequest& request) {
+  json body = json::object();
+  if (!request.body.empty()) {
+    body = json::parse(request.body, nullptr, false);
+    if (body.is_discarded() || !body.is_object())
+      return api::bad_request("the DeleteOptions body is not a JSON object");
+  }
+  // Query parameters as kubectl --raw or curl send them.
+  auto grace = int_query(request, "gracePeriodSeconds");
+  if (!grace) return grace.error();
+  if (grace->has_value()) body["gracePeriodSeconds"] = **grace;
+  if (request.has_query("propagationPolicy"))
+    body["propagationPolicy"] = request.query_value("propagationPolicy");
+  return api::DeleteOptions::from_json(body);
+}
+
+// autoscaling/v1 Scale of a Deployment or ReplicaSet (upstream
+// pkg/registry/apps/deployment/storage/storage.go scaleFromDeployment).
+json scale_of(const json& object) {
+  json scale = json::object();
+  scale["kind"] = "Scale";
+  scale["apiVersion"] = kScaleApiVersion;
+  const json& meta = object.at("metadata");
+  json scale_meta = json::object();
+  for (const char* field : {"name", "namespace", "uid", "resourceVersion", "creationTimestamp"}) {
+    if (meta.contains(field)) scale_meta[field] = meta[field];
+  }
+  scale["metadata"] = scale_meta;
+  const json spec = object.value("spec", json::object());
+  const json status = object.value("status", json::object());
+  scale["spec"] = {{"replicas", spec.value("replicas", 1)}};
+  // status.selector is the label selector in its string form.
+  std::string selector;
+  const json match = spec.value("selector", json::object()).value("matchLabels", json::object());
+  for (auto it = match.begin(); it != match.end(); ++it) {
+    if (!selector.empty()) selector += ",";
+    selector += it.key() + "=" + it.value().get<std::string>();
+  }
+  scale["status"] = {{"replicas", status.value("replicas", 0)}, {"selector", selector}};
+  return scale;
+}
+
+}  // namespace
+
+ResourceHandler::ResourceHandler(asio::any_io_executor executor, etcd::Client& etcd, const Clock& clock,
+                                 RestOptions options)
+    : executor_(std::move(executor)),
+      etcd_(etcd),
+      clock_(clock),
+      options_(std::move(options)),
+      store_(etcd, clock, options_.seed),
+      allocator_(etcd, options_.service_ranges, options_.seed ^ 0x5eed) {}
+
+ResourceHandler::~ResourceHandler() = default;
+
+asio::awaitable<ApiResult<void>> ResourceHandler::bootstrap() {
+  const auto* namespaces = api::ResourceRegistry::builtin().by_plural("", "namespaces");
+  for (const char* name : {"default", "kube-system", "kube-public", "kube-node-lease"}) {
+    Route route;
+    route.resource = namespaces;
+    json object = json::object();
+    object["apiVersion"] = "v1";
+    object["kind"] = "Namespace";
+    object["metadata"] = {{"name", name}};
+    auto created = co_await admit_and_create(route, std::move(object), false);
+    if (!created && created.error().code != 409) co_return created.error();
+  }
+  co_return ApiResult<void>();
+}
+
+asio::awaitable<void> ResourceHandler::stop() {
+  stopping_ = true;
+  for (auto& [name, cache] : caches_) co_await cache->stop();
+}
+
+asio::awaitable<void> ResourceHandler::serve(Route route, net::ServerRequest& request,
+                                             net::ResponseWriter& writer) {
+  const std::string& method = request.method;
+  const auto& resource = *route.resource;
+  ApiResult<json> result = method_not_allowed();
+  unsigned success = 200;
+  bool table_ok = false;
+  std::vector<std::string> warnings;
+
+  if (route.subresource.empty() && route.collection()) {
+    if (method == "GET") {
+      co_await list_or_watch(route, request, writer);
+      co_return;
+    }
+    if (method == "POST" && (!resource.namespaced || !route.ns.empty())) {
+      result = co_await create(route, request, &warnings);
+      success = 201;
+    } else if (method == "DELETE" && resource.plural != "namespaces" &&
+               resource.group + resource.plural != "") {
+      result = co_await remove_collection(route, request);
+    }
+  } else if (route.subresource.empty() || route.subresource == "status") {
+    if (method == "GET") {
+      result = co_await store_.get(resource, route.ns, route.name);
+      table_ok = route.subresource.empty();
+    } else if (method == "PUT") {
+      result = co_await update(route, request, &warnings);
+    } else if (method == "PATCH") {
+      bool created = false;
+      result = co_await patch(route, request, &created);
+      if (created) success = 201;
+    } else if (method == "DELETE" && route.subresource.empty()) {
+      result = co_await remove(route, request);
+    }
+  } else if (route.subresource == "scale") {
+    if (method == "GET" || method == "PUT" || method == "PATCH") result = co_await scale(route, request);
+  } else if (route.subresource == "binding") {
+    if (method == "POST") {
+      result = co_await bind(route, request);
+      success = 201;
+    }
+  } else if (route.subresource == "eviction") {
+    if (method == "POST") {
+      result = co_await evict(route, request);
+      success = 201;
+    }
+  } else if (route.subresource == "log") {
+    if (method == "GET") {
+      auto pod = co_await store_.get(resource, route.ns, route.name);
+      if (!pod) {
+        result = pod.error();
+      } else if (pod->value("spec", json::object()).value("nodeName", "").empty()) {
+        result = api::bad_request(fmt::format("pod {} does not have a host assigned", route.name));
+      } else {
+        // Logs live on the node; the kubelet arrives with step 4.
+        result = api::service_unavailable(fmt::format("no kubelet serves the logs of node {:?} yet",
+                                                      pod->at("spec").value("nodeName", "")));
+      }
+    }
+  }
+
+  net::ServerResponse response;
+  response.content_type = "application/json";
+  for (const auto& warning : warnings)
+    response.headers.emplace_back("Warning", fmt::format("299 - {:?}", warning));
+  if (!result) {
+    response.status = static_cast<unsigned>(result.error().code);
+    response.body = result.error().status.dump();
+  } else {
+    response.status = success;
+    if (result->is_object() && result->value("kind", "") == "Status" && result->contains("code"))
+      response.status = result->value("code", success);
+    if (table_ok && api::accepts_table(request.header("Accept"))) {
+      auto include = api::parse_include_object(request.query_value("includeObject"));
+      if (!include) {
+        auto error = api::bad_request(
+            fmt::format("unrecognized includeObject value: {:?}", request.query_value("includeObject")));
+        response.status = static_cast<unsigned>(error.code);
+        response.body = error.status.dump();
+      } else {
+        response.body = api::to_table(resource, *result, false, clock_.wall_now(), *include).dump();
+      }
+    } else {
+      response.body = result->dump();
+    }
+  }
+  co_await writer.send(std::move(response));
+}
+
+asio::awaitable<void> ResourceHandler::list_or_watch(Route route, net::ServerRequest& request,
+                                                     net::ResponseWriter& writer) {
+  std::string_view watch_flag = request.query_value("watch");
+  if (watch_flag == "true" || watch_flag == "1") {
+    co_await watch(std::move(route), request, writer);
+    co_return;
+  }
+  net::ServerResponse response;
+  response.content_type = "application/json";
+  api::ListOptions options;
+  options.label_selector = std::string(request.query_value("labelSelector"));
+  options.field_selector = std::string(request.query_value("fieldSelector"));
+  options.continue_token = std::string(request.query_value("continue"));
+  auto limit = int_query(request, "limit");
+  ApiResult<json> list = api::bad_request("");
+  if (!limit) {
+    list = limit.error();
+  } else {
+    options.limit = limit->value_or(0);
+    list = co_await store_.list(*route.resource, route.ns, std::move(options));
+  }
+  if (!list) {
+    response.status = static_cast<unsigned>(list.error().code);
+    response.body = list.error().status.dump();
+  } else if (api::accepts_table(request.header("Accept"))) {
+    auto include = api::parse_include_object(request.query_value("includeObject"));
+    auto error = api::bad_request(
+        fmt::format("unrecognized includeObject value: {:?}", request.query_value("includeObject")));
+    response.status = include ? 200 : static_cast<unsigned>(error.code);
+    response.body = include ? api::to_table(*route.resource, *list, true, clock_.wall_now(), *include).dump()
+                            : error.status.dump();
+  } else {
+    response.body = list->dump();
+  }
+  co_await writer.send(std::move(response));
+}
+
+asio::awaitable<ApiResult<api::WatchCache*>> ResourceHandler::cache_for(const api::ResourceInfo& resource) {
+  if (stopping_) co_return api::service_unavailable("the server is shutting down");
+  const std::string key = resource.group_resource();
+  auto found = caches_.find(key);
+  if (found != caches_.end()) co_return found->second.get();
+  auto cache = std::make_unique<api::WatchCache>(executor_, etcd_, resource, options_.watch_cache);
+  api::WatchCache* raw = cache.get();
+  caches_.emplace(key, std::move(cache));
+  auto started = co_await raw->start();
+  if (!started) {
+    caches_.erase(key);
+    co_return api::from_storage_error(started.error());
+  }
+  co_return raw;
+}
+
+asio::awaitable<void> ResourceHandler::watch(Route route, net::ServerRequest& request,
+                                             net::ResponseWriter& writer) {
+  api::WatchRequest watch_request;
+  watch_request.ns = route.ns;
+  watch_request.label_selector = std::string(request.query_value("labelSelector"));
+  watch_request.field_selector = std::string(request.query_value("fieldSelector"));
+  watch_request.allow_bookmarks = request.query_value("allowWatchBookmarks") == "true";
+  auto rv = int_query(request, "resourceVersion");
+  auto timeout = int_query(request, "timeoutSeconds");
+  ApiResult<std::shared_ptr<api::Watcher>> watcher = api::bad_request("");
+  if (!rv) {
+    watcher = rv.error();
+  } else if (!timeout) {
+    watcher = timeout.error();
+  } else {
+    if (rv->has_value() && **rv != 0) watch_request.resource_version = **rv;
+    auto cache = co_await cache_for(*route.resource);
+    if (!cache) {
+      watcher = cache.error();
+    } else {
+      watcher = (*cache)->watch(std::move(watch_request));
+    }
+  }
+  if (!watcher) {
+    net::ServerResponse response;
+    response.status = static_cast<unsigned>(watcher.error().code);
+    response.content_type = "application/json";
+    response.body = watcher.error().status.dump();
+    co_await writer.send(std::move(response));
+    co_return;
+  }
+
+  const bool as_table = api::accepts_table(request.header("Accept"));
+  auto include = api::parse_include_object(request.query_value("includeObject"));
+  net::ServerResponse head;
+  head.status = 200;
+  head.content_type = "application/json";
+  if (!co_await writer.begin_stream(std::move(head))) co_return;
+
+  ++open_watches_;
+  std::shared_ptr<api::Watcher> stream = *watcher;
+  // The watch ends when the client goes away, at timeoutSeconds (upstream
+  // default: a random 30-60 min; kubectl sends its own), or at stop().
+  auto timer = std::make_shared<asio::steady_timer>(executor_);
+  timer->expires_after(std::chrono::seconds(timeout->value_or(1800)));
+  timer->async_wait([stream](boost::system::error_code ec) {
+    if (!ec) stream->stop();
+  });
+  asio::co_spawn(
+      executor_,
+      [](net::ResponseWriter* writer, std::weak_ptr<api::Watcher> weak) -> asio::awaitable<void> {
+        co_await writer->wait_closed();
+        if (auto alive = weak.lock()) alive->stop();
+      }(&writer, stream),
+      asio::detached);
+
+  bool first_row = true;
+  for (;;) {
+    auto event = co_await stream->next();
+    if (!event) break;
+    std::string line;
+    const bool object_event = event->type == api::WatchEvent::Type::kAdded ||
+                              event->type == api::WatchEvent::Type::kModified ||
+                              event->type == api::WatchEvent::Type::kDeleted;
+    if (as_table && include && object_event) {
+      // Table watches carry one row per event (kubectl get -w).
+      json wrapped = json::object();
+      wrapped["type"] = api::to_string(event->type);
+      // Column definitions go out with the first row only, as upstream's.
+      wrapped["object"] =
+          api::to_table(*route.resource, *event->object, false, clock_.wall_now(), *include, !first_row);
+      first_row = false;
+      line = wrapped.dump() + "\n";
+    } else {
+      line = *event->line;  // serialized once by the cache for every watcher
+    }
+    if (!co_await writer.write_chunk(std::move(line))) break;
+  }
+  timer->cancel();
+  stream->stop();
+  --open_watches_;
+  co_await writer.end_stream();
+}
+
+asio::awaitable<ApiResult<json>> ResourceHandler::create(Route route, net::ServerRequest& request,
+                                                         std::vector<std::string>* warnings) {
+  auto body = parse_body(request);
+  if (!body) co_return body.error();
+  if (auto error = check_fields(*route.resource, *body, request, *warnings)) co_return *error;
+  co_return co_await admit_and_create(std::move(route), std::move(*body), dry_run(request));
+}
+
+asio::awaitable<ApiResult<json>> ResourceHandler::admit_and_create(Route route, json object, bool dry) {
+  const auto& resource = *route.resource;
+  if (!object.contains("metadata") || !object["metadata"].is_object()) object["metadata"] = json::object();
+  if (resource.namespaced && !object["metadata"].contains("namespace"))
+    object["metadata"]["namespace"] = route.ns;
+  api::apply_defaults(resource, object);
+  api::admit_create(resource, object, options_.admission);
+  auto causes = api::validate_object(resource, object, nullptr);
+  if (!causes.empty()) co_return api::invalid(resource, meta_string(object, "name"), causes);
+  if (dry) co_return object;
+  const bool is_service = resource.group.empty() && resource.plural == "services";
+  if (is_service) {
+    auto allocated = co_await allocator_.allocate(std::move(object));
+    if (!allocated) co_return allocated.error();
+    object = std::move(*allocated);
+  }
+  auto created = co_await store_.create(resource, route.ns, object);
+  if (!created && is_service) co_await allocator_.release(object);
+  co_return created;
+}
+
+asio::awaitable<ApiResult<json>> ResourceHandler::update(Route route, net::ServerRequest& request,
+                                                         std::vector<std::string>* warnings) {
+  auto body = parse_body(request);
+  if (!body) co_return body.error();
+  if (auto error = check_fields(*route.resource, *body, request, *warnings)) co_return *error;
+  const auto& resource = *route.resource;
+  const bool status = route.subresource == "status";
+  if (dry_run(request)) {
+    auto current = co_await store_.get(resource, route.ns, route.name);
+    if (!current) co_return current.error();
+    co_return admit_update(
+        resource,
+        api::prepare_update(resource, *current, *body,
+                            status ? api::UpdateTarget::kStatus : api::UpdateTarget::kMain),
+        *current);
+  }
+  const bool is_service = resource.group.empty() && resource.plural == "services" && !status;
+  if (is_service) {
+    const bool guarded = !meta_string(*body, "resourceVersion").empty();
+    co_return co_await write_service(
+        route, [body = *body](const json&) -> ApiResult<json> { return body; }, !guarded);
+  }
+  api::Store::AdmitFn admit = [resource](json updated, const json& old) {
+    return admit_update(resource, std::move(updated), old);
+  };
+  if (status)
+    co_return co_await store_.update_status(resource, route.ns, route.name, std::move(*body), admit);
+  co_return co_await store_.update(resource, route.ns, route.name, std::move(*body), admit);
+}
+
+asio::awaitable<ApiResult<json>> ResourceHandler::patch(Route route, net::ServerRequest& request,
+                                                        bool* created) {
+  const auto& resource = *route.resource;
+  std::string content_type(request.header("Content-Type"));
+  auto type = api::patch_type_from_content_type(content_type);
+  if (!type) co_return api::unsupported_media_type(content_type);
+  if (*type == api::PatchType::kApplyPatch && request.query_value("fieldManager").empty()) {
+    api::Cause cause;
+    cause.reason = "FieldValueRequired";
+    cause.field = "fieldManager";
+    cause.message = "Required value: is required for apply patch";
+    ApiError error = api::invalid(resource, "", {cause});
+    error.status["message"] =
+        "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch";
+    error.status["details"] = {
+        {"group", "meta.k8s.io"}, {"kind", "PatchOptions"}, {"causes", error.status["details"]["causes"]}};
+    co_return error;
+  }
+  const bool status = route.subresource == "status";
+  const auto target = status ? api::UpdateTarget::kStatus : api::UpdateTarget::kMain;
+  std::string body = request.body;
+  const bool dry = dry_run(request);
+
+  auto current = co_await store_.get(resource, route.ns, route.name);
+  if (!current && current.error().code == 404 && *type == api::PatchType::kApplyPatch && !status) {
+    // Server-side apply creates what does not exist yet.
+    auto object = api::yaml_to_json(body);
+    if (!object) co_return api::bad_request(object.error().message);
+    if (!object->is_object()) co_return api::bad_request("the apply configuration is not an object");
+    if (meta_string(*object, "name") != route.name)
+      co_return api::bad_request(
+          fmt::format("the name of the object ({}) does not match the name on the URL ({})",
+                      meta_string(*object, "name"), route.name));
+    *created = true;
+    co_return co_await admit_and_create(route, std::move(*object), dry);
+  }
+  if (!current) co_return current.error();
+
+  // One transform, rerun on every lost race (upstream patcher.patchResource
+  // inside GuaranteedUpdate): a patch without a resourceVersion always
+  // applies to the latest object; one with a stale resourceVersion conflicts.
+  auto transform = [resource, name = route.name, type = *type, body,
+                    target](const json& stored) -> ApiResult<json> {
+    auto patched = api::apply_patch(type, resource, stored, body);
+    if (!patched) return patched.error();
+    std::string patched_rv = meta_string(*patched, "resourceVersion");
+    if (!patched_rv.empty() && patched_rv != meta_string(stored, "resourceVersion"))
+      return api::conflict(resource, name, api::kOptimisticLockMessage);
+    if (meta_string(*patched, "name") != name)
+      return api::bad_request(
+          fmt::format("the name of the object ({}) does not match the name on the URL ({})",
+                      meta_string(*patched, "name"), name));
+    return admit_update(resource, api::prepare_update(resource, stored, std::move(*patched), target), stored);
+  };
+  if (dry) co_return transform(*current);
+
+  const bool is_service = resource.group.empty() && resource.plural == "services" && !status;
+  if (is_service) co_return co_await write_service(route, transform, true);
+  co_return co_await store_.guaranteed_update(resource, route.ns, route.name, transform);
+}
+
+asio::awaitable<ApiResult<json>> ResourceHandler::write_service(Route route, api::Store::TransformFn desired,
+                                                                bool retry_conflicts) {
+  const auto& resource = *route.resource;
+  // Node ports are reserved outside the storage transaction, so a lost race
+  // re-runs the whole write (bounded) after undoing its reservations.
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    auto current = co_await store_.get(resource, route.ns, route.name);
+    if (!current) co_return current.error();
+    auto wanted = desired(*current);
+    if (!wanted) co_return wanted.error();
+    json body = std::move(*wanted);
+    api::patch_allocated_values(*current, body);
+    auto admitted = admit_update(
+        resource, api::prepare_update(resource, *current, body, api::UpdateTarget::kMain), *current);
+    if (!admitted) co_return admitted.error();
+    auto allocated = co_await allocator_.reallocate(*current, body);
+    if (!allocated) co_return allocated.error();
+    if (meta_string(*allocated, "resourceVersion").empty())
+      (*allocated)["metadata"]["resourceVersion"] = meta_string(*current, "resourceVersion");
+    api::Store::AdmitFn admit = [resource](json updated, const json& old) {
+      return admit_update(resource, std::move(updated), old);
+    };
+    auto updated = co_await store_.update(resource, route.ns, route.name, *allocated, admit);
+    if (updated) {
+      co_await allocator_.release_unused(*current, *updated);
+      co_return updated;
+    }
+    co_await allocator_.release_unused(*allocated, *current);
+    if (!retry_conflicts || updated.error().code != 409) co_return updated;
+  }
+  co_return api::conflict(resource, route.name, api::kOptimisticLockMessage);
+}
+
+asio::awaitable<ApiResult<json>> ResourceHandler::remove(Route route, net::ServerRequest& request) {
+  const auto& resource = *route.resource;
+  auto options = delete_options(request);
+  if (!options) co_return options.error();
+  if (dry_run(request)) co_return co_await store_.get(resource, route.ns, route.name);
+  auto deleted = co_await store_.remove(resource, route.ns, route.name, *options);
+  if (!deleted) co_return deleted.error();
+  if (!deleted->removed) co_return std::move(deleted->object);
+  if (resource.group.empty() && resource.plural == "services") co_await allocator_.release(deleted->object);
+  // Upstream stores with ReturnDeletedObject (pods, services) answer with the
+  // object; the others with a Success Status.
+  if (resource.group.empty() && (resource.plural == "pods" || resource.plural == "services"))
+    co_return std::move(deleted->object);
+  co_return success_status(resource, route.name, meta_string(deleted->object, "uid"), 200);
+}
+
+asio::awaitable<ApiResult<json>> ResourceHandler::remove_collection(Route route,
+                                                                    net::ServerRequest& request) {
+  const auto& resource = *route.resource;
+  auto options = delete_options(request);
+  if (!options) co_return options.error();
+  api::ListOptions list_options;
+  list_options.label_selector = std::string(request.query_value("labelSelector"));
+  list_options.field_selector = std::string(request.query_value("fieldSelector"));
+  auto list = co_await store_.list(resource, route.ns, std::move(list_options));
+  if (!list) co_return list.error();
+  json items = json::array();
+  for (auto& item : (*list)["items"]) {
+    std::string ns = meta_string(item, "namespace");
+    std::string name = meta_string(item, "name");
+    auto deleted = co_await store_.remove(resource, ns, name, *options);
+    if (!deleted) {
+      if (deleted.error().code == 404) continue;
+      co_return deleted.error();
+    }
+    if (deleted->removed && resource.group.empty() && resource.plural == "services")
+      co_await allocator_.release(deleted->object);
+    items.push_back(std::move(deleted->object));
+  }
+  (*list)["items"] = std::move(items);
+  co_return std::move(*list);
+}
+
+asio::awaitable<ApiResult<json>> ResourceHandler::scale(Route route, net::ServerRequest& request) {
+  const auto& resource = *route.resource;
+  auto current = co_await store_.get(resource, route.ns, route.name);
+  if (!current) co_return current.error();
+  if (request.method == "GET") co_return scale_of(*current);
+
+  json wanted;
+  if (request.method == "PUT") {
+    auto body = parse_body(request);
+    if (!body) co_return body.error();
+    wanted = std::move(*body);
+  } else {
+    std::string content_type(request.header("Content-Type"));
+    auto type = api::patch_type_from_content_type(content_type);
+    if (!type) co_return api::unsupported_media_type(content_type);
+    auto patched = api::apply_patch(*type, resource, scale_of(*current), request.body);
+    if (!patched) co_return patched.error();
+    wanted = std::move(*patched);
+  }
+  if (!wanted.contains("spec") || !wanted["spec"].is_object() || !wanted["spec"].contains("replicas") ||
+      !wanted["spec"]["replicas"].is_number_integer()) {
+    api::Cause cause{"FieldValueRequired", "spec.replicas", "Required value"};
+    co_return api::invalid(resource, route.name, {cause});
+  }
+  const int64_t replicas = wanted["spec"]["replicas"].get<int64_t>();
+  if (replicas < 0) {
+    api::Cause cause{"FieldValueInvalid", "spec.replicas",
+                     fmt::format("Invalid value: {}: must be greater than or equal to 0", replicas)};
+    co_return api::invalid(resource, route.name, {cause});
+  }
+  const std::string expected = meta_string(wanted, "resourceVersion");
+  auto updated = co_await store_.guaranteed_update(
+      resource, route.ns, route.name, [&](const json& stored) -> ApiResult<json> {
+        if (!expected.empty() && expected != meta_string(stored, "resourceVersion"))
+          return api::conflict(resource, route.name, api::kOptimisticLockMessage);
+        json next = stored;
+        next["spec"]["replicas"] = replicas;
+        if (next != stored && resource.tracks_generation)
+          next["metadata"]["generation"] = stored["metadata"].value("generation", 1) + 1;
+        return next;
+      });
+  if (!updated) co_return updated.error();
+  co_return scale_of(*updated);
+}
+
+asio::awaitable<ApiResult<json>> ResourceHandler::bind(Route route, net::ServerRequest& request) {
+  const auto& resource = *route.resource;
+  auto body = parse_body(request);
+  if (!body) co_return body.error();
+  std::string node = body->value("target", json::object()).value("name", "");
+  if (node.empty()) {
+    api::Cause cause{"FieldValueRequired", "target.name", "Required value"};
+    co_return api::invalid(resource, route.name, {cause});
+  }
+  const std::string binding_name = meta_string(*body, "name");
+  if (!binding_name.empty() && binding_name != route.name)
+    co_return api::bad_request(
+        fmt::format("name in URL does not match name in Binding object: {} != {}", route.name, binding_name));
+  const auto now = api::format_timestamp(clock_.wall_now());
+  // Upstream pkg/registry/core/pod/storage/storage.go assignPod/setPodNodeAndMetadata.
+  auto bound = co_await store_.guaranteed_update(
+      resource, route.ns, route.name, [&](const json& stored) -> ApiResult<json> {
+        if (!meta_string(stored, "deletionTimestamp").empty())
+          return api::conflict(
+              resource, route.name,
+              fmt::format("pod {} is being deleted, cannot be assigned to a host", route.name));
+        std::string assigned = stored.value("spec", json::object()).value("nodeName", "");
+        if (!assigned.empty())
+          return api::conflict(resource, route.name,
+                               fmt::format("pod {} is already assigned to node {:?}", route.name, assigned));
+        json next = stored;
+        next["spec"]["nodeName"] = node;
+        json& status = next["status"];
+        if (!status.is_object()) status = json::object();
+        json& conditions = status["conditions"];
+        if (!conditions.is_array()) conditions = json::array();
+        json scheduled = {{"type", "PodScheduled"},
+                          {"status", "True"},
+                          {"lastProbeTime", nullptr},
+                          {"lastTransitionTime", now}};
+        auto existing = std::find_if(conditions.begin(), conditions.end(),
+                                     [](const json& c) { return c.value("type", "") == "PodScheduled"; });
+        if (existing != conditions.end()) {
+          *existing = scheduled;
+        } else {
+          conditions.push_back(scheduled);
+        }
+        return next;
+      });
+  if (!bound) {
+    ApiError error = bound.error();
+    if (error.code == 409) {
+      // The conflict names the binding subresource, as upstream's does.
+      error.status["message"] =
+          fmt::format("Operation cannot be fulfilled on pods/binding {:?}: {}", route.name,
+                      error.status["details"].value("causes", json::array()).empty()
+                          ? error.message().substr(error.message().find(": ") + 2)
+                          : error.message());
+    }
+    co_return error;
+  }
+  co_return success_status(resource, route.name, "", 201);
+}
+
+asio::awaitable<ApiResult<json>> ResourceHandler::evict(Route route, net::ServerRequest& request) {
+  const auto& resource = *route.resource;
+  auto body = parse_body(request);
+  if (!body) co_return body.error();
+  const std::string name = meta_string(*body, "name");
+  if (name != route.name)
+    co_return api::bad_request(
+        fmt::format("name in URL does not match name in Eviction object: {} != {}", route.name, name));
+  auto pod = co_await store_.get(resource, route.ns, route.name);
+  if (!pod) co_return pod.error();
+  json delete_body = body->value("deleteOptions", json::object());
+  auto options = api::DeleteOptions::from_json(delete_body);
+  if (!options) co_return options.error();
+  // Upstream pkg/registry/core/pod/storage/eviction.go checks the pod's
+  // PodDisruptionBudgets and answers 429 when one allows no disruption.
+  // policy/v1 budgets are not served yet, so no eviction is blocked.
+  if (!dry_run(request)) {
+    auto deleted = co_await store_.remove(resource, route.ns, route.name, *options);
+    if (!deleted) co_return deleted.error();
+  }
+  json status = success_status(resource, route.name, "", 201);
+  status.erase("details");
+  co_return status;
+}
+
+}  // namespace shakeout::apiserver

@@ -1,0 +1,343 @@
+// The REST API of `shakeout apiserver` over HTTP, against real etcd: auth,
+// CRUD semantics, patch, subresources, admission, list and watch, and bad
+// requests.
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "api_fixture.h"
+
+namespace shakeout::apiserver::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+json pod(const std::string& name, const json& labels = json::object()) {
+  return {{"apiVersion", "v1"},
+          {"kind", "Pod"},
+          {"metadata", {{"name", name}, {"labels", labels}}},
+          {"spec", {{"containers", {{{"name", "app"}, {"image", "shakeout/app"}}}}}}};
+}
+
+json deployment(const std::string& name, int replicas) {
+  json labels = {{"app", name}};
+  return {{"apiVersion", "apps/v1"},
+          {"kind", "Deployment"},
+          {"metadata", {{"name", name}}},
+          {"spec",
+           {{"replicas", replicas},
+            {"selector", {{"matchLabels", labels}}},
+            {"template",
+             {{"metadata", {{"labels", labels}}},
+              {"spec", {{"containers", {{{"name", "app"}, {"image", "shakeout/app"}}}}}}}}}}};
+}
+
+using RestTest = ApiFixture;
+
+TEST_F(RestTest, SystemNamespacesExistAtBoot) {
+  auto list = get("/api/v1/namespaces").object();
+  std::set<std::string> names;
+  for (const auto& item : list["items"]) {
+    names.insert(item["metadata"]["name"].get<std::string>());
+    EXPECT_EQ(item["status"]["phase"], "Active");
+    EXPECT_EQ(item["metadata"]["labels"]["kubernetes.io/metadata.name"], item["metadata"]["name"]);
+  }
+  EXPECT_EQ(names, (std::set<std::string>{"default", "kube-node-lease", "kube-public", "kube-system"}));
+}
+
+TEST_F(RestTest, AnonymousRequestsGet401ButHealthIsPublic) {
+  auto anonymous = call_with("GET", "/api/v1/namespaces", "", "", {});
+  EXPECT_EQ(anonymous.status, 401u);
+  EXPECT_EQ(anonymous.object()["reason"], "Unauthorized");
+  auto wrong = call_with("GET", "/api/v1/namespaces", "", "", {{"Authorization", "Bearer nope"}});
+  EXPECT_EQ(wrong.status, 401u);
+  EXPECT_EQ(call_with("GET", "/api", "", "", {}).status, 401u);
+  EXPECT_EQ(call_with("GET", "/readyz", "", "", {}).status, 200u);
+  EXPECT_EQ(get("/api/v1/namespaces").status, 200u);
+}
+
+TEST_F(RestTest, CreateSetsSystemFieldsAndDefaultsAndRejectsDuplicates) {
+  auto created = post("/api/v1/namespaces/default/pods", pod("web-1"));
+  ASSERT_EQ(created.status, 201u) << created.body;
+  auto object = created.object();
+  EXPECT_FALSE(object["metadata"]["uid"].get<std::string>().empty());
+  EXPECT_FALSE(object["metadata"]["creationTimestamp"].get<std::string>().empty());
+  EXPECT_FALSE(object["metadata"]["resourceVersion"].get<std::string>().empty());
+  EXPECT_EQ(object["spec"]["restartPolicy"], "Always");
+  EXPECT_EQ(object["spec"]["terminationGracePeriodSeconds"], 30);
+  // DefaultTolerationSeconds with the fast profile's 300 s x 0.05.
+  std::set<std::string> keys;
+  for (const auto& toleration : object["spec"]["tolerations"]) {
+    keys.insert(toleration["key"].get<std::string>());
+    EXPECT_EQ(toleration["tolerationSeconds"], 15) << toleration;
+    EXPECT_EQ(toleration["effect"], "NoExecute");
+  }
+  EXPECT_EQ(keys, (std::set<std::string>{"node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"}));
+
+  auto again = post("/api/v1/namespaces/default/pods", pod("web-1"));
+  EXPECT_EQ(again.status, 409u);
+  EXPECT_EQ(again.object()["reason"], "AlreadyExists");
+  auto missing_ns = post("/api/v1/namespaces/nope/pods", pod("web-2"));
+  EXPECT_EQ(missing_ns.status, 404u);
+  EXPECT_EQ(missing_ns.object()["message"], "namespaces \"nope\" not found");
+
+  json generated = pod("");
+  generated["metadata"].erase("name");
+  generated["metadata"]["generateName"] = "web-";
+  auto named = post("/api/v1/namespaces/default/pods", generated);
+  ASSERT_EQ(named.status, 201u) << named.body;
+  EXPECT_EQ(named.object()["metadata"]["name"].get<std::string>().rfind("web-", 0), 0u);
+}
+
+TEST_F(RestTest, InvalidObjectsGet422WithFieldCauses) {
+  json bad = pod("web-1");
+  bad["spec"]["containers"][0].erase("image");
+  auto reply = post("/api/v1/namespaces/default/pods", bad);
+  ASSERT_EQ(reply.status, 422u) << reply.body;
+  auto status = reply.object();
+  EXPECT_EQ(status["reason"], "Invalid");
+  bool image_cause = false;
+  for (const auto& cause : status["details"]["causes"]) {
+    if (cause["field"] == "spec.containers[0].image") image_cause = true;
+  }
+  EXPECT_TRUE(image_cause) << reply.body;
+}
+
+TEST_F(RestTest, UpdateUsesOptimisticConcurrencyAndGeneration) {
+  auto created = post("/apis/apps/v1/namespaces/default/deployments", deployment("web", 2));
+  ASSERT_EQ(created.status, 201u) << created.body;
+  auto object = created.object();
+  EXPECT_EQ(object["metadata"]["generation"], 1);
+
+  object["spec"]["replicas"] = 3;
+  auto updated = call("PUT", "/apis/apps/v1/namespaces/default/deployments/web", object.dump());
+  ASSERT_EQ(updated.status, 200u) << updated.body;
+  EXPECT_EQ(updated.object()["metadata"]["generation"], 2);
+
+  // The same (now stale) resourceVersion again: 409 Conflict.
+  object["spec"]["replicas"] = 4;
+  auto stale = call("PUT", "/apis/apps/v1/namespaces/default/deployments/web", object.dump());
+  EXPECT_EQ(stale.status, 409u);
+  EXPECT_EQ(stale.object()["reason"], "Conflict");
+
+  // /status changes only status; the main resource ignores status.
+  json with_status = updated.object();
+  with_status["status"] = {{"replicas", 3}, {"observedGeneration", 2}};
+  with_status["spec"]["replicas"] = 9;
+  auto status = call("PUT", "/apis/apps/v1/namespaces/default/deployments/web/status", with_status.dump());
+  ASSERT_EQ(status.status, 200u) << status.body;
+  EXPECT_EQ(status.object()["spec"]["replicas"], 3);
+  EXPECT_EQ(status.object()["status"]["observedGeneration"], 2);
+  EXPECT_EQ(status.object()["metadata"]["generation"], 2);
+}
+
+TEST_F(RestTest, PatchTypesAndUnsupportedMediaType) {
+  ASSERT_EQ(post("/api/v1/namespaces/default/pods", pod("web-1")).status, 201u);
+  const std::string path = "/api/v1/namespaces/default/pods/web-1";
+  auto merge =
+      call("PATCH", path, R"({"metadata":{"labels":{"tier":"web"}}})", "application/merge-patch+json");
+  ASSERT_EQ(merge.status, 200u) << merge.body;
+  EXPECT_EQ(merge.object()["metadata"]["labels"]["tier"], "web");
+
+  auto json_patch = call("PATCH", path, R"([{"op":"add","path":"/metadata/annotations","value":{"a":"b"}}])",
+                         "application/json-patch+json");
+  ASSERT_EQ(json_patch.status, 200u) << json_patch.body;
+  EXPECT_EQ(json_patch.object()["metadata"]["annotations"]["a"], "b");
+
+  // Strategic merge: the container list merges by name.
+  auto strategic = call("PATCH", path, R"({"spec":{"containers":[{"name":"app","image":"shakeout/app:2"}]}})",
+                        "application/strategic-merge-patch+json");
+  ASSERT_EQ(strategic.status, 200u) << strategic.body;
+  EXPECT_EQ(strategic.object()["spec"]["containers"].size(), 1u);
+  EXPECT_EQ(strategic.object()["spec"]["containers"][0]["image"], "shakeout/app:2");
+  // Defaulting fills only what is empty: the policy defaulted for the
+  // untagged image at create stays.
+  EXPECT_EQ(strategic.object()["spec"]["containers"][0]["imagePullPolicy"], "Always");
+
+  auto unsupported = call("PATCH", path, "{}", "text/plain");
+  EXPECT_EQ(unsupported.status, 415u);
+  EXPECT_EQ(unsupported.object()["reason"], "UnsupportedMediaType");
+
+  // apply-patch+yaml creates what is missing, then merges.
+  const std::string cm = "/api/v1/namespaces/default/services/applied?fieldManager=test";
+  const std::string yaml =
+      "apiVersion: v1\nkind: Service\nmetadata:\n  name: applied\nspec:\n  selector:\n    app: web\n"
+      "  ports:\n  - port: 80\n    name: a\n";
+  auto applied = call("PATCH", cm, yaml, "application/apply-patch+yaml");
+  ASSERT_EQ(applied.status, 201u) << applied.body;
+  auto reapplied = call("PATCH", cm, yaml + "  - port: 81\n    name: b\n", "application/apply-patch+yaml");
+  ASSERT_EQ(reapplied.status, 200u) << reapplied.body;
+}
+
+TEST_F(RestTest, BindingAssignsOnceAndGracefulDeleteWaitsForTheKubelet) {
+  ASSERT_EQ(post("/api/v1/namespaces/default/pods", pod("web-1")).status, 201u);
+  json binding = {{"apiVersion", "v1"},
+                  {"kind", "Binding"},
+                  {"metadata", {{"name", "web-1"}}},
+                  {"target", {{"kind", "Node"}, {"name", "node-1"}}}};
+  auto bound = post("/api/v1/namespaces/default/pods/web-1/binding", binding);
+  ASSERT_EQ(bound.status, 201u) << bound.body;
+  auto again = post("/api/v1/namespaces/default/pods/web-1/binding", binding);
+  EXPECT_EQ(again.status, 409u) << again.body;
+  auto object = get("/api/v1/namespaces/default/pods/web-1").object();
+  EXPECT_EQ(object["spec"]["nodeName"], "node-1");
+  bool scheduled = false;
+  for (const auto& c : object["status"]["conditions"])
+    scheduled |= c["type"] == "PodScheduled" && c["status"] == "True";
+  EXPECT_TRUE(scheduled) << object.dump();
+
+  auto deleting = call("DELETE", "/api/v1/namespaces/default/pods/web-1");
+  ASSERT_EQ(deleting.status, 200u) << deleting.body;
+  EXPECT_EQ(deleting.object()["metadata"]["deletionGracePeriodSeconds"], 30);
+  EXPECT_EQ(get("/api/v1/namespaces/default/pods/web-1").status, 200u);
+  auto gone = call("DELETE", "/api/v1/namespaces/default/pods/web-1", R"({"gracePeriodSeconds":0})");
+  ASSERT_EQ(gone.status, 200u) << gone.body;
+  EXPECT_EQ(get("/api/v1/namespaces/default/pods/web-1").status, 404u);
+}
+
+TEST_F(RestTest, EvictionDeletesAndScaleReadsAndWritesReplicas) {
+  ASSERT_EQ(post("/api/v1/namespaces/default/pods", pod("web-1")).status, 201u);
+  json eviction = {{"apiVersion", "policy/v1"}, {"kind", "Eviction"}, {"metadata", {{"name", "web-1"}}}};
+  auto evicted = post("/api/v1/namespaces/default/pods/web-1/eviction", eviction);
+  EXPECT_EQ(evicted.status, 201u) << evicted.body;
+  EXPECT_EQ(get("/api/v1/namespaces/default/pods/web-1").status, 404u);
+
+  ASSERT_EQ(post("/apis/apps/v1/namespaces/default/deployments", deployment("web", 2)).status, 201u);
+  auto scale = get("/apis/apps/v1/namespaces/default/deployments/web/scale");
+  ASSERT_EQ(scale.status, 200u) << scale.body;
+  EXPECT_EQ(scale.object()["kind"], "Scale");
+  EXPECT_EQ(scale.object()["apiVersion"], "autoscaling/v1");
+  EXPECT_EQ(scale.object()["spec"]["replicas"], 2);
+  EXPECT_EQ(scale.object()["status"]["selector"], "app=web");
+  auto scaled = call("PATCH", "/apis/apps/v1/namespaces/default/deployments/web/scale",
+                     R"({"spec":{"replicas":5}})", "application/merge-patch+json");
+  ASSERT_EQ(scaled.status, 200u) << scaled.body;
+  EXPECT_EQ(scaled.object()["spec"]["replicas"], 5);
+  EXPECT_EQ(get("/apis/apps/v1/namespaces/default/deployments/web").object()["spec"]["replicas"], 5);
+}
+
+TEST_F(RestTest, ServicesGetAClusterIpAndNodePortsFromTheClusterRanges) {
+  json service = {
+      {"apiVersion", "v1"},
+      {"kind", "Service"},
+      {"metadata", {{"name", "web"}}},
+      {"spec", {{"type", "NodePort"}, {"selector", {{"app", "web"}}}, {"ports", {{{"port", 80}}}}}}};
+  auto created = post("/api/v1/namespaces/default/services", service);
+  ASSERT_EQ(created.status, 201u) << created.body;
+  auto object = created.object();
+  const std::string ip = object["spec"]["clusterIP"];
+  const auto cidr = cluster_->addresses().service_cidr();
+  EXPECT_EQ(ip.substr(0, ip.rfind('.')), cidr.substr(0, cidr.rfind('.'))) << ip << " not in " << cidr;
+  const int node_port = object["spec"]["ports"][0]["nodePort"];
+  EXPECT_GE(node_port, 30000);
+  EXPECT_LE(node_port, 32767);
+  EXPECT_EQ(object["spec"]["ports"][0]["targetPort"], 80);
+
+  // The same node port again is taken.
+  service["metadata"]["name"] = "web-2";
+  service["spec"]["ports"][0]["nodePort"] = node_port;
+  auto taken = post("/api/v1/namespaces/default/services", service);
+  EXPECT_EQ(taken.status, 422u) << taken.body;
+  // Deleting the first frees it.
+  ASSERT_EQ(call("DELETE", "/api/v1/namespaces/default/services/web").status, 200u);
+  EXPECT_EQ(post("/api/v1/namespaces/default/services", service).status, 201u);
+}
+
+TEST_F(RestTest, ListFiltersAndPages) {
+  for (int i = 0; i < 5; ++i) {
+    auto labels = json{{"app", i % 2 == 0 ? "even" : "odd"}};
+    ASSERT_EQ(post("/api/v1/namespaces/default/pods", pod(fmt::format("p-{}", i), labels)).status, 201u);
+  }
+  auto even = get("/api/v1/namespaces/default/pods?labelSelector=app%3Deven").object();
+  EXPECT_EQ(even["items"].size(), 3u);
+  auto notin = get("/api/v1/pods?labelSelector=app%20notin%20(even)").object();
+  EXPECT_EQ(notin["items"].size(), 2u);
+  auto by_name = get("/api/v1/namespaces/default/pods?fieldSelector=metadata.name%3Dp-3").object();
+  ASSERT_EQ(by_name["items"].size(), 1u);
+  auto bad = get("/api/v1/namespaces/default/pods?fieldSelector=spec.bogus%3Dx");
+  EXPECT_EQ(bad.status, 400u);
+  EXPECT_NE(bad.body.find("field label not supported: spec.bogus"), std::string::npos) << bad.body;
+
+  std::vector<std::string> names;
+  std::string next;
+  int pages = 0;
+  do {
+    auto page =
+        get("/api/v1/namespaces/default/pods?limit=2" + (next.empty() ? "" : "&continue=" + next)).object();
+    for (const auto& item : page["items"]) names.push_back(item["metadata"]["name"]);
+    next = page["metadata"].value("continue", "");
+    ++pages;
+  } while (!next.empty() && pages < 10);
+  EXPECT_EQ(pages, 3);
+  EXPECT_EQ(names, (std::vector<std::string>{"p-0", "p-1", "p-2", "p-3", "p-4"}));
+}
+
+TEST_F(RestTest, WatchFromARevisionSendsOnlyLaterEventsWithLastStateOnDelete) {
+  ASSERT_EQ(post("/api/v1/namespaces/default/pods", pod("before")).status, 201u);
+  auto list = get("/api/v1/namespaces/default/pods").object();
+  const std::string rv = list["metadata"]["resourceVersion"];
+  auto events = watch_events("/api/v1/namespaces/default/pods?watch=true&resourceVersion=" + rv, 3, 15s, [&] {
+    EXPECT_EQ(post("/api/v1/namespaces/default/pods", pod("after")).status, 201u);
+    EXPECT_EQ(call("PATCH", "/api/v1/namespaces/default/pods/after", R"({"metadata":{"labels":{"x":"y"}}})",
+                   "application/merge-patch+json")
+                  .status,
+              200u);
+    EXPECT_EQ(call("DELETE", "/api/v1/namespaces/default/pods/after").status, 200u);
+  });
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0]["type"], "ADDED");
+  EXPECT_EQ(events[0]["object"]["metadata"]["name"], "after");
+  EXPECT_EQ(events[0]["object"]["kind"], "Pod");
+  EXPECT_EQ(events[1]["type"], "MODIFIED");
+  EXPECT_EQ(events[2]["type"], "DELETED");
+  EXPECT_EQ(events[2]["object"]["metadata"]["labels"]["x"], "y");
+
+  // Without a resourceVersion: every current object first, as ADDED.
+  auto initial = watch_events("/api/v1/namespaces/default/pods?watch=1", 1, 10s);
+  ASSERT_EQ(initial.size(), 1u);
+  EXPECT_EQ(initial[0]["type"], "ADDED");
+  EXPECT_EQ(initial[0]["object"]["metadata"]["name"], "before");
+}
+
+TEST_F(RestTest, BadRequestsGetTheRightStatusAndNeverCrashTheServer) {
+  auto malformed = call("POST", "/api/v1/namespaces/default/pods", "{not json");
+  EXPECT_EQ(malformed.status, 400u);
+  EXPECT_EQ(malformed.object()["kind"], "Status");
+  auto wrong_type = call("POST", "/api/v1/namespaces/default/pods", R"({"metadata":{"name":5}})");
+  EXPECT_GE(wrong_type.status, 400u);
+  EXPECT_LT(wrong_type.status, 500u) << wrong_type.body;
+  auto unknown = get("/api/v1/widgets");
+  EXPECT_EQ(unknown.status, 404u);
+  EXPECT_EQ(unknown.object()["reason"], "NotFound");
+  auto bad_selector = get("/api/v1/pods?labelSelector=a%20in%20(");
+  EXPECT_EQ(bad_selector.status, 400u);
+  auto bad_limit = get("/api/v1/pods?limit=abc");
+  EXPECT_EQ(bad_limit.status, 400u);
+  // (Oversized bodies get 413 from the HTTP layer: tests/net/http_server_test.cc.)
+  auto method = call("PUT", "/api/v1/namespaces/default/pods", "{}");
+  EXPECT_EQ(method.status, 405u);
+  EXPECT_EQ(get("/readyz").status, 200u);
+}
+
+TEST_F(RestTest, MetricsCountRequestsByVerbResourceAndCode) {
+  ASSERT_EQ(post("/api/v1/namespaces/default/pods", pod("web-1")).status, 201u);
+  EXPECT_EQ(get("/api/v1/namespaces/default/pods/missing").status, 404u);
+  auto metrics = get("/metrics");
+  ASSERT_EQ(metrics.status, 200u);
+  EXPECT_NE(
+      metrics.body.find(
+          R"(shakeout_apiserver_requests_total{code="201",resource="pods",subresource="",verb="POST"} 1)"),
+      std::string::npos)
+      << metrics.body;
+  EXPECT_NE(
+      metrics.body.find(
+          R"(shakeout_apiserver_requests_total{code="404",resource="pods",subresource="",verb="GET"} 1)"),
+      std::string::npos);
+  EXPECT_NE(metrics.body.find("shakeout_apiserver_request_duration_seconds_bucket"), std::string::npos);
+  EXPECT_NE(metrics.body.find("shakeout_apiserver_open_watches 0"), std::string::npos);
+  EXPECT_EQ(call_with("GET", "/metrics", "", "", {}).status, 401u);
+}
+
+}  // namespace
+}  // namespace shakeout::apiserver::testing
