@@ -26,19 +26,6 @@ const api::ResourceInfo& leases() {
   return *kLeases;
 }
 
-api::ApiError lock_error(const std::string& message) {
-  api::ApiError error;
-  error.code = 500;
-  error.status = json::object();
-  error.status["kind"] = "Status";
-  error.status["apiVersion"] = "v1";
-  error.status["status"] = "Failure";
-  error.status["reason"] = "InternalError";
-  error.status["message"] = message;
-  error.status["code"] = 500;
-  return error;
-}
-
 int64_t whole_seconds(Millis d) {
   return std::chrono::duration_cast<std::chrono::seconds>(d + Millis(999)).count();
 }
@@ -139,7 +126,7 @@ asio::awaitable<api::ApiResult<void>> ClientLeaseLock::create(LeaderElectionReco
 }
 
 asio::awaitable<api::ApiResult<void>> ClientLeaseLock::update(LeaderElectionRecord record) {
-  if (lease_.is_null()) co_return lock_error("lease not initialized, call get or create first");
+  if (lease_.is_null()) co_return api::internal_error("lease not initialized, call get or create first");
   json lease = lease_;  // carries the resourceVersion last seen
   lease["spec"] = lease_spec(record);
   auto updated = co_await client_.update(leases(), ns_, std::move(lease));
