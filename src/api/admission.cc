@@ -483,6 +483,7 @@ class Errors {
   void not_supported(const std::string& field, const std::string& value,
                      const std::vector<std::string>& valid) {
     std::vector<std::string> quoted;
+    quoted.reserve(valid.size());
     for (const auto& v : valid) quoted.push_back(json(v).dump());
     add("FieldValueNotSupported", field,
         fmt::format("Unsupported value: {}: supported values: {}", json(value).dump(),
@@ -599,7 +600,7 @@ void validate_labels(const json* map, const std::string& field, Errors& errors) 
   for (const auto& [key, value] : map->items()) {
     for (const auto& p : validate_qualified_name(key)) errors.invalid(field, json(key).dump(), p);
     if (!value.is_string()) {
-      errors.type_invalid(field + "." + key, "a string");
+      errors.type_invalid(fmt::format("{}.{}", field, key), "a string");
       continue;
     }
     for (const auto& p : validate_label_value(value.get<std::string>()))
@@ -974,9 +975,9 @@ void validate_service(const json& svc, const json* old, Errors& errors) {
   const json empty = json::object();
   const json& spec = spec_ptr ? *spec_ptr : empty;
   std::string type = string_at(spec, "type");
-  const std::vector<std::string> kTypes = {"ClusterIP", "ExternalName", "LoadBalancer", "NodePort"};
-  if (!type.empty() && std::find(kTypes.begin(), kTypes.end(), type) == kTypes.end())
-    errors.not_supported("spec.type", type, kTypes);
+  const std::vector<std::string> types = {"ClusterIP", "ExternalName", "LoadBalancer", "NodePort"};
+  if (!type.empty() && std::find(types.begin(), types.end(), type) == types.end())
+    errors.not_supported("spec.type", type, types);
   std::string cluster_ip = string_at(spec, "clusterIP");
   bool headless = cluster_ip == "None";
   const json* ports = array_at(spec, "ports");
