@@ -8,6 +8,17 @@ namespace {
 
 using nlohmann::json;
 
+// StatusDetails drops empty fields (omitempty), e.g. the core group.
+json details_for(const std::string& name, const std::string& group, const std::string& kind) {
+  json details = json::object();
+  if (!name.empty()) details["name"] = name;
+  if (!group.empty()) details["group"] = group;
+  if (!kind.empty()) details["kind"] = kind;
+  return details;
+}
+
+}  // namespace
+
 ApiError make_status(int code, const std::string& reason, const std::string& message, json details) {
   json status = json::object();
   status["kind"] = "Status";
@@ -24,16 +35,14 @@ ApiError make_status(int code, const std::string& reason, const std::string& mes
   return error;
 }
 
-// StatusDetails drops empty fields (omitempty), e.g. the core group.
-json details_for(const std::string& name, const std::string& group, const std::string& kind) {
-  json details = json::object();
-  if (!name.empty()) details["name"] = name;
-  if (!group.empty()) details["group"] = group;
-  if (!kind.empty()) details["kind"] = kind;
-  return details;
+ApiError method_not_allowed() {
+  return make_status(405, "MethodNotAllowed",
+                     "the server does not allow this method on the requested resource", json::object());
 }
 
-}  // namespace
+ApiError unauthorized() {
+  return make_status(401, "Unauthorized", "Unauthorized", json());
+}
 
 ApiError not_found(const ResourceInfo& resource, const std::string& name) {
   return make_status(404, "NotFound", fmt::format("{} \"{}\" not found", resource.group_resource(), name),

@@ -34,6 +34,10 @@ struct ApiError {
   std::string message() const { return status.value("message", ""); }
 };
 
+// A Failure Status with `code`, `reason` and `message`; `details` is left
+// out when null (the builders below use this).
+ApiError make_status(int code, const std::string& reason, const std::string& message, nlohmann::json details);
+
 // Builders. `resource` is the resource the request addressed.
 // 404 NotFound: `pods "web-1" not found`, details {name, group, kind=plural}.
 ApiError not_found(const ResourceInfo& resource, const std::string& name);
@@ -52,6 +56,10 @@ ApiError bad_request(const std::string& message);
 // 404 NotFound for a path that names no resource: "the server could not find
 // the requested resource", empty details (upstream's NewGenericServerResponse).
 ApiError path_not_found();
+// 405 MethodNotAllowed for a verb the path does not serve.
+ApiError method_not_allowed();
+// 401 Unauthorized, as the authentication filter answers (no details).
+ApiError unauthorized();
 // 410 Expired (upstream NewResourceExpired).
 ApiError expired(const std::string& message);
 // 410 Gone (upstream NewGone).

@@ -49,22 +49,6 @@ json with_resource_version(json object, int64_t revision) {
 
 }  // namespace
 
-const char* to_string(WatchEvent::Type type) {
-  switch (type) {
-    case WatchEvent::Type::kAdded:
-      return "ADDED";
-    case WatchEvent::Type::kModified:
-      return "MODIFIED";
-    case WatchEvent::Type::kDeleted:
-      return "DELETED";
-    case WatchEvent::Type::kBookmark:
-      return "BOOKMARK";
-    case WatchEvent::Type::kError:
-      return "ERROR";
-  }
-  return "ERROR";
-}
-
 // One object as the cache holds it. The ADDED line for initial events is
 // serialized on first use and kept with the state it describes.
 struct WatchCache::Entry {

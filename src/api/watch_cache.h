@@ -83,6 +83,7 @@
 #include "api/resource_registry.h"
 #include "api/selector.h"
 #include "api/status.h"
+#include "api/watch_event.h"
 #include "common/clock.h"
 #include "common/result.h"
 #include "etcd/client.h"
@@ -92,7 +93,7 @@ namespace shakeout::api {
 namespace asio = boost::asio;
 
 struct WatchEvent {
-  enum class Type { kAdded, kModified, kDeleted, kBookmark, kError };
+  using Type = WatchEventType;
   Type type = Type::kAdded;
   // With kind, apiVersion and metadata.resourceVersion; for kError a
   // metav1.Status. Immutable and shared by every watcher given this event.
@@ -101,9 +102,6 @@ struct WatchEvent {
   // {"type":"ADDED","object":{...}}\n. Serialized once, shared.
   std::shared_ptr<const std::string> line;
 };
-
-// "ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR".
-const char* to_string(WatchEvent::Type type);
 
 struct WatchRequest {
   std::string ns;  // "" = all namespaces (ignored for cluster-scoped resources)

@@ -28,20 +28,6 @@ using nlohmann::json;
 // Subresource objects live in other groups (discovery says so too).
 constexpr const char* kScaleApiVersion = "autoscaling/v1";
 
-ApiError method_not_allowed() {
-  ApiError error;
-  error.code = 405;
-  error.status = {{"kind", "Status"},
-                  {"apiVersion", "v1"},
-                  {"metadata", json::object()},
-                  {"status", "Failure"},
-                  {"message", "the server does not allow this method on the requested resource"},
-                  {"reason", "MethodNotAllowed"},
-                  {"details", json::object()},
-                  {"code", 405}};
-  return error;
-}
-
 // metav1.Status{Status: Success} as delete, binding and eviction answer.
 json success_status(const api::ResourceInfo& resource, const std::string& name, const std::string& uid,
                     int code) {
@@ -57,6 +43,36 @@ std::string meta_string(const json& object, const char* field) {
   if (meta == object.end() || !meta->is_object()) return "";
   auto value = meta->find(field);
   return value != meta->end() && value->is_string() ? value->get<std::string>() : "";
+}
+
+// The response for `result`: the object with `success` (or the code a
+// Status object carries), or the error's Status with its code.
+net::ServerResponse to_response(const ApiResult<json>& result, unsigned success) {
+  net::ServerResponse response;
+  response.content_type = "application/json";
+  if (!result) {
+    response.status = static_cast<unsigned>(result.error().code);
+    response.body = result.error().status.dump();
+    return response;
+  }
+  response.status = success;
+  if (result->is_object() && result->value("kind", "") == "Status" && result->contains("code"))
+    response.status = result->value("code", success);
+  response.body = result->dump();
+  return response;
+}
+
+// A GET's answer: a Table when the client asks for one (kubectl get), else
+// `object` itself.
+ApiResult<json> negotiate_table(const api::ResourceInfo& resource, json object, bool is_list,
+                                const net::ServerRequest& request,
+                                std::chrono::system_clock::time_point now) {
+  if (!api::accepts_table(request.header("Accept"))) return object;
+  auto include = api::parse_include_object(request.query_value("includeObject"));
+  if (!include)
+    return api::bad_request(
+        fmt::format("unrecognized includeObject value: {:?}", request.query_value("includeObject")));
+  return api::to_table(resource, object, is_list, now, *include);
 }
 
 // Request bodies: JSON, or YAML when the client says so.
@@ -92,26 +108,31 @@ bool dry_run(const net::ServerRequest& request) {
 // fieldValidation (upstream handlers/rest.go fieldValidation): Strict
 // rejects unknown fields with 400, Warn (the default) reports them in
 // Warning headers, Ignore drops them silently.
-std::optional<ApiError> check_fields(const api::ResourceInfo& resource, const json& object,
-                                     const net::ServerRequest& request, std::vector<std::string>& warnings) {
+// Subresource bodies are checked as their own kind (Scale, Binding, ...).
+std::optional<ApiError> check_fields(const api::ResourceInfo& resource, std::string_view subresource,
+                                     const json& object, const net::ServerRequest& request,
+                                     std::vector<std::string>& warnings) {
   std::string_view mode = request.query_value("fieldValidation");
   if (mode == "Ignore") return std::nullopt;
   if (!mode.empty() && mode != "Strict" && mode != "Warn")
     return api::bad_request(
         fmt::format("fieldValidation must be one of \"Ignore\", \"Warn\", or \"Strict\", not {:?}", mode));
-  auto unknown = api::unknown_fields(resource, object);
+  auto unknown = api::unknown_fields(resource, subresource, object);
   auto duplicate = api::duplicate_fields(request.body);
   if (unknown.empty() && duplicate.empty()) return std::nullopt;
-  if (mode == "Strict") return api::strict_decoding_error(resource, unknown, duplicate);
+  if (mode == "Strict") return api::strict_decoding_error(resource, subresource, unknown, duplicate);
   for (auto& message : api::strict_decoding_messages(unknown, duplicate))
     warnings.push_back(std::move(message));
   return std::nullopt;
 }
 
-// Admission for an update: defaults and type validation against the stored
-// object (upstream: the strategy's PrepareForUpdate, then ValidateUpdate).
-ApiResult<json> admit_update(const api::ResourceInfo& resource, json updated, const json& old) {
+// Admission for an update: defaults, mutating admission (the default pod
+// tolerations) and type validation against the stored object (upstream:
+// the strategy's PrepareForUpdate, then ValidateUpdate).
+ApiResult<json> admit_for_update(const api::ResourceInfo& resource, const api::AdmissionConfig& config,
+                                 json updated, const json& old) {
   api::apply_defaults(resource, updated);
+  api::admit_update(resource, updated, config);
   auto causes = api::validate_object(resource, updated, &old);
   if (!causes.empty()) return api::invalid(resource, meta_string(updated, "name"), causes);
   return updated;
@@ -196,7 +217,7 @@ asio::awaitable<void> ResourceHandler::serve(Route route, net::ServerRequest& re
                                              net::ResponseWriter& writer) {
   const std::string& method = request.method;
   const auto& resource = *route.resource;
-  ApiResult<json> result = method_not_allowed();
+  ApiResult<json> result = api::method_not_allowed();
   unsigned success = 200;
   bool table_ok = false;
   std::vector<std::string> warnings;
@@ -253,31 +274,11 @@ asio::awaitable<void> ResourceHandler::serve(Route route, net::ServerRequest& re
     }
   }
 
-  net::ServerResponse response;
-  response.content_type = "application/json";
+  if (result && table_ok)
+    result = negotiate_table(resource, std::move(*result), false, request, clock_.wall_now());
+  net::ServerResponse response = to_response(result, success);
   for (const auto& warning : warnings)
     response.headers.emplace_back("Warning", fmt::format("299 - {:?}", warning));
-  if (!result) {
-    response.status = static_cast<unsigned>(result.error().code);
-    response.body = result.error().status.dump();
-  } else {
-    response.status = success;
-    if (result->is_object() && result->value("kind", "") == "Status" && result->contains("code"))
-      response.status = result->value("code", success);
-    if (table_ok && api::accepts_table(request.header("Accept"))) {
-      auto include = api::parse_include_object(request.query_value("includeObject"));
-      if (!include) {
-        auto error = api::bad_request(
-            fmt::format("unrecognized includeObject value: {:?}", request.query_value("includeObject")));
-        response.status = static_cast<unsigned>(error.code);
-        response.body = error.status.dump();
-      } else {
-        response.body = api::to_table(resource, *result, false, clock_.wall_now(), *include).dump();
-      }
-    } else {
-      response.body = result->dump();
-    }
-  }
   co_await writer.send(std::move(response));
 }
 
@@ -288,34 +289,18 @@ asio::awaitable<void> ResourceHandler::list_or_watch(Route route, net::ServerReq
     co_await watch(std::move(route), request, writer);
     co_return;
   }
-  net::ServerResponse response;
-  response.content_type = "application/json";
   api::ListOptions options;
   options.label_selector = std::string(request.query_value("labelSelector"));
   options.field_selector = std::string(request.query_value("fieldSelector"));
   options.continue_token = std::string(request.query_value("continue"));
   auto limit = int_query(request, "limit");
-  ApiResult<json> list = api::bad_request("");
-  if (!limit) {
-    list = limit.error();
-  } else {
+  ApiResult<json> list = limit.ok() ? ApiResult<json>(json()) : ApiResult<json>(limit.error());
+  if (limit) {
     options.limit = limit->value_or(0);
     list = co_await store_.list(*route.resource, route.ns, std::move(options));
   }
-  if (!list) {
-    response.status = static_cast<unsigned>(list.error().code);
-    response.body = list.error().status.dump();
-  } else if (api::accepts_table(request.header("Accept"))) {
-    auto include = api::parse_include_object(request.query_value("includeObject"));
-    auto error = api::bad_request(
-        fmt::format("unrecognized includeObject value: {:?}", request.query_value("includeObject")));
-    response.status = include ? 200 : static_cast<unsigned>(error.code);
-    response.body = include ? api::to_table(*route.resource, *list, true, clock_.wall_now(), *include).dump()
-                            : error.status.dump();
-  } else {
-    response.body = list->dump();
-  }
-  co_await writer.send(std::move(response));
+  if (list) list = negotiate_table(*route.resource, std::move(*list), true, request, clock_.wall_now());
+  co_await writer.send(to_response(list, 200));
 }
 
 asio::awaitable<ApiResult<api::WatchCache*>> ResourceHandler::cache_for(const api::ResourceInfo& resource) {
@@ -358,11 +343,7 @@ asio::awaitable<void> ResourceHandler::watch(Route route, net::ServerRequest& re
     }
   }
   if (!watcher) {
-    net::ServerResponse response;
-    response.status = static_cast<unsigned>(watcher.error().code);
-    response.content_type = "application/json";
-    response.body = watcher.error().status.dump();
-    co_await writer.send(std::move(response));
+    co_await writer.send(to_response(watcher.error(), 200));
     co_return;
   }
 
@@ -422,7 +403,8 @@ asio::awaitable<ApiResult<json>> ResourceHandler::create(Route route, net::Serve
                                                          std::vector<std::string>* warnings) {
   auto body = parse_body(request);
   if (!body) co_return body.error();
-  if (auto error = check_fields(*route.resource, *body, request, *warnings)) co_return *error;
+  if (auto error = check_fields(*route.resource, route.subresource, *body, request, *warnings))
+    co_return *error;
   co_return co_await admit_and_create(std::move(route), std::move(*body), dry_run(request));
 }
 
@@ -432,7 +414,8 @@ asio::awaitable<ApiResult<json>> ResourceHandler::admit_and_create(Route route, 
   if (resource.namespaced && !object["metadata"].contains("namespace"))
     object["metadata"]["namespace"] = route.ns;
   api::apply_defaults(resource, object);
-  api::admit_create(resource, object, options_.admission);
+  if (auto denied = api::admit_create(resource, object, options_.admission))
+    co_return api::forbidden(resource, meta_string(object, "name"), *denied);
   auto causes = api::validate_object(resource, object, nullptr);
   if (!causes.empty()) co_return api::invalid(resource, meta_string(object, "name"), causes);
   if (dry) co_return object;
@@ -451,14 +434,15 @@ asio::awaitable<ApiResult<json>> ResourceHandler::update(Route route, net::Serve
                                                          std::vector<std::string>* warnings) {
   auto body = parse_body(request);
   if (!body) co_return body.error();
-  if (auto error = check_fields(*route.resource, *body, request, *warnings)) co_return *error;
+  if (auto error = check_fields(*route.resource, route.subresource, *body, request, *warnings))
+    co_return *error;
   const auto& resource = *route.resource;
   const bool status = route.subresource == "status";
   if (dry_run(request)) {
     auto current = co_await store_.get(resource, route.ns, route.name);
     if (!current) co_return current.error();
-    co_return admit_update(
-        resource,
+    co_return admit_for_update(
+        resource, options_.admission,
         api::prepare_update(resource, *current, *body,
                             status ? api::UpdateTarget::kStatus : api::UpdateTarget::kMain),
         *current);
@@ -469,8 +453,8 @@ asio::awaitable<ApiResult<json>> ResourceHandler::update(Route route, net::Serve
     co_return co_await write_service(
         route, [body = *body](const json&) -> ApiResult<json> { return body; }, !guarded);
   }
-  api::Store::AdmitFn admit = [resource](json updated, const json& old) {
-    return admit_update(resource, std::move(updated), old);
+  api::Store::AdmitFn admit = [resource, admission = options_.admission](json updated, const json& old) {
+    return admit_for_update(resource, admission, std::move(updated), old);
   };
   if (status)
     co_return co_await store_.update_status(resource, route.ns, route.name, std::move(*body), admit);
@@ -518,10 +502,16 @@ asio::awaitable<ApiResult<json>> ResourceHandler::patch(Route route, net::Server
   // One transform, rerun on every lost race (upstream patcher.patchResource
   // inside GuaranteedUpdate): a patch without a resourceVersion always
   // applies to the latest object; one with a stale resourceVersion conflicts.
-  auto transform = [resource, name = route.name, type = *type, body,
+  const bool strict = request.query_value("fieldValidation") == "Strict";
+  auto transform = [resource, admission = options_.admission, strict, name = route.name, type = *type, body,
                     target](const json& stored) -> ApiResult<json> {
     auto patched = api::apply_patch(type, resource, stored, body);
     if (!patched) return patched.error();
+    // Upstream checks the patched object, not the patch (handlers/patch.go).
+    if (strict) {
+      auto unknown = api::unknown_fields(resource, *patched);
+      if (!unknown.empty()) return api::strict_patch_error(patched->dump(), unknown);
+    }
     std::string patched_rv = meta_string(*patched, "resourceVersion");
     if (!patched_rv.empty() && patched_rv != meta_string(stored, "resourceVersion"))
       return api::conflict(resource, name, api::kOptimisticLockMessage);
@@ -529,7 +519,8 @@ asio::awaitable<ApiResult<json>> ResourceHandler::patch(Route route, net::Server
       return api::bad_request(
           fmt::format("the name of the object ({}) does not match the name on the URL ({})",
                       meta_string(*patched, "name"), name));
-    return admit_update(resource, api::prepare_update(resource, stored, std::move(*patched), target), stored);
+    return admit_for_update(resource, admission,
+                            api::prepare_update(resource, stored, std::move(*patched), target), stored);
   };
   if (dry) co_return transform(*current);
 
@@ -550,15 +541,16 @@ asio::awaitable<ApiResult<json>> ResourceHandler::write_service(Route route, api
     if (!wanted) co_return wanted.error();
     json body = std::move(*wanted);
     api::patch_allocated_values(*current, body);
-    auto admitted = admit_update(
-        resource, api::prepare_update(resource, *current, body, api::UpdateTarget::kMain), *current);
+    auto admitted =
+        admit_for_update(resource, options_.admission,
+                         api::prepare_update(resource, *current, body, api::UpdateTarget::kMain), *current);
     if (!admitted) co_return admitted.error();
-    auto allocated = co_await allocator_.reallocate(*current, body);
+    auto allocated = co_await allocator_.reallocate(*current, std::move(*admitted));
     if (!allocated) co_return allocated.error();
     if (meta_string(*allocated, "resourceVersion").empty())
       (*allocated)["metadata"]["resourceVersion"] = meta_string(*current, "resourceVersion");
-    api::Store::AdmitFn admit = [resource](json updated, const json& old) {
-      return admit_update(resource, std::move(updated), old);
+    api::Store::AdmitFn admit = [resource, admission = options_.admission](json updated, const json& old) {
+      return admit_for_update(resource, admission, std::move(updated), old);
     };
     auto updated = co_await store_.update(resource, route.ns, route.name, *allocated, admit);
     if (updated) {
@@ -624,6 +616,8 @@ asio::awaitable<ApiResult<json>> ResourceHandler::scale(Route route, net::Server
   if (request.method == "PUT") {
     auto body = parse_body(request);
     if (!body) co_return body.error();
+    std::vector<std::string> warnings;  // (Warning headers are not sent for subresource bodies yet)
+    if (auto error = check_fields(resource, route.subresource, *body, request, warnings)) co_return *error;
     wanted = std::move(*body);
   } else {
     std::string content_type(request.header("Content-Type"));
@@ -663,6 +657,8 @@ asio::awaitable<ApiResult<json>> ResourceHandler::bind(Route route, net::ServerR
   const auto& resource = *route.resource;
   auto body = parse_body(request);
   if (!body) co_return body.error();
+  std::vector<std::string> warnings;  // (Warning headers are not sent for subresource bodies yet)
+  if (auto error = check_fields(resource, route.subresource, *body, request, warnings)) co_return *error;
   std::string node = body->value("target", json::object()).value("name", "");
   if (node.empty()) {
     api::Cause cause{"FieldValueRequired", "target.name", "Required value"};
@@ -722,6 +718,8 @@ asio::awaitable<ApiResult<json>> ResourceHandler::evict(Route route, net::Server
   const auto& resource = *route.resource;
   auto body = parse_body(request);
   if (!body) co_return body.error();
+  std::vector<std::string> warnings;  // (Warning headers are not sent for subresource bodies yet)
+  if (auto error = check_fields(resource, route.subresource, *body, request, warnings)) co_return *error;
   const std::string name = meta_string(*body, "name");
   if (name != route.name)
     co_return api::bad_request(

@@ -85,14 +85,6 @@ net::ServerResponse openapi_response(const net::ServerRequest& request, std::str
   return response;
 }
 
-// Upstream's 401 body (authentication failed or no credentials).
-net::ServerResponse unauthorized() {
-  json status = {{"kind", "Status"},    {"apiVersion", "v1"},        {"metadata", json::object()},
-                 {"status", "Failure"}, {"message", "Unauthorized"}, {"reason", "Unauthorized"},
-                 {"code", 401}};
-  return json_response(401, status);
-}
-
 // Upstream's request verb (apiserver/pkg/endpoints/request/requestinfo.go)
 // for the metrics label.
 std::string request_verb(const net::ServerRequest& request, const std::optional<Route>& route) {
@@ -211,17 +203,18 @@ asio::awaitable<void> ApiServer::stop() {
 asio::awaitable<void> ApiServer::handle(net::ServerRequest& request, net::ResponseWriter& writer) {
   const auto started = std::chrono::steady_clock::now();
   const auto route = parse_route(request.path, api::ResourceRegistry::builtin());
-  const bool watch = route && request_verb(request, route) == "WATCH";
+  const std::string verb = request_verb(request, route);
   metrics_->set_in_flight(static_cast<double>(http_->requests_in_flight()));
-  co_await dispatch(request, writer);
+  co_await dispatch(route, request, writer);
   const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
-  // A watch is observed when it ends; its duration is its lifetime.
-  metrics_->observe(request_verb(request, route), route ? route->resource->group_resource() : "",
-                    route ? route->subresource : "", writer.status(), watch ? 0.0 : took.count());
+  // A watch is observed when it ends: its lifetime is no request latency.
+  metrics_->observe(verb, route ? route->resource->group_resource() : "", route ? route->subresource : "",
+                    writer.status(), verb == "WATCH" ? 0.0 : took.count());
   metrics_->set_open_watches(static_cast<double>(resources_->open_watches()));
 }
 
-asio::awaitable<void> ApiServer::dispatch(net::ServerRequest& request, net::ResponseWriter& writer) {
+asio::awaitable<void> ApiServer::dispatch(std::optional<Route> route, net::ServerRequest& request,
+                                          net::ResponseWriter& writer) {
   const bool read = request.method == "GET" || request.method == "HEAD";
   if (read && (request.path == "/healthz" || request.path == "/livez")) {
     co_await writer.send(text_response(200, "ok"));
@@ -238,7 +231,8 @@ asio::awaitable<void> ApiServer::dispatch(net::ServerRequest& request, net::Resp
   const std::string_view credentials = request.header("Authorization");
   const bool anonymous_ok = options_.anonymous_auth && credentials.empty();
   if (authenticator_ && !anonymous_ok && !authenticator_->authenticate(credentials)) {
-    co_await writer.send(unauthorized());
+    const auto error = api::unauthorized();
+    co_await writer.send(json_response(static_cast<unsigned>(error.code), error.status));
     co_return;
   }
   if (read && request.path == "/metrics") {
@@ -270,7 +264,7 @@ asio::awaitable<void> ApiServer::dispatch(net::ServerRequest& request, net::Resp
       co_return;
     }
   }
-  if (auto route = parse_route(request.path, api::ResourceRegistry::builtin())) {
+  if (route) {
     co_await ensure_bootstrapped();  // also when nothing probed /readyz yet
     co_await resources_->serve(*route, request, writer);
     co_return;

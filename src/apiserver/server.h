@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "apiserver/route.h"
 #include "common/clock.h"
 #include "common/result.h"
 
@@ -85,7 +86,9 @@ class ApiServer {
 
  private:
   asio::awaitable<void> handle(net::ServerRequest& request, net::ResponseWriter& writer);
-  asio::awaitable<void> dispatch(net::ServerRequest& request, net::ResponseWriter& writer);
+  // `route`: where the path points among the resources (parse_route), if anywhere.
+  asio::awaitable<void> dispatch(std::optional<Route> route, net::ServerRequest& request,
+                                 net::ResponseWriter& writer);
   asio::awaitable<void> readyz(net::ResponseWriter& writer);
   asio::awaitable<bool> ensure_bootstrapped();
   // The discovery document at `path` (/api, /apis, /api/v1, /apis/<g>/<v>).

@@ -8,22 +8,6 @@ namespace shakeout::client {
 
 namespace {
 
-api::ApiError make_status(int code, const std::string& reason, const std::string& message, json details) {
-  json status = json::object();
-  status["kind"] = "Status";
-  status["apiVersion"] = "v1";
-  status["metadata"] = json::object();
-  status["status"] = "Failure";
-  status["message"] = message;
-  status["reason"] = reason;
-  if (!details.is_null()) status["details"] = std::move(details);
-  status["code"] = code;
-  api::ApiError error;
-  error.code = code;
-  error.status = std::move(status);
-  return error;
-}
-
 bool is_unreserved(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
          c == '.' || c == '~';
@@ -53,9 +37,9 @@ api::ApiResult<json> decode_response(const net::HttpResponse& response) {
   if (response.body.empty()) return json::object();
   json body = json::parse(response.body, nullptr, /*allow_exceptions=*/false);
   if (body.is_discarded()) {
-    return make_status(500, "InternalError",
-                       fmt::format("the server answered {} with a body that is not JSON", response.status),
-                       json());
+    return api::make_status(
+        500, "InternalError",
+        fmt::format("the server answered {} with a body that is not JSON", response.status), json());
   }
   return body;
 }
@@ -162,8 +146,8 @@ api::ApiError transport_error(const Error& error) {
   json details = json::object();
   details["causes"] = json::array({cause});
   if (error.code == ErrorCode::kTimeout)
-    return make_status(504, "Timeout", error.message, std::move(details));
-  return make_status(503, "ServiceUnavailable", error.message, std::move(details));
+    return api::make_status(504, "Timeout", error.message, std::move(details));
+  return api::make_status(503, "ServiceUnavailable", error.message, std::move(details));
 }
 
 api::ApiError error_from_response(unsigned code, const std::string& body) {
@@ -234,35 +218,7 @@ api::ApiError error_from_response(unsigned code, const std::string& body) {
                               body.substr(0, 256));
       }
   }
-  return make_status(static_cast<int>(code), reason, message, json());
-}
-
-const char* content_type(PatchType type) {
-  switch (type) {
-    case PatchType::kJson:
-      return "application/json-patch+json";
-    case PatchType::kMerge:
-      return "application/merge-patch+json";
-    case PatchType::kStrategicMerge:
-      return "application/strategic-merge-patch+json";
-  }
-  return "application/merge-patch+json";
-}
-
-const char* to_string(WatchEvent::Type type) {
-  switch (type) {
-    case WatchEvent::Type::kAdded:
-      return "ADDED";
-    case WatchEvent::Type::kModified:
-      return "MODIFIED";
-    case WatchEvent::Type::kDeleted:
-      return "DELETED";
-    case WatchEvent::Type::kBookmark:
-      return "BOOKMARK";
-    case WatchEvent::Type::kError:
-      return "ERROR";
-  }
-  return "ERROR";
+  return api::make_status(static_cast<int>(code), reason, message, json());
 }
 
 std::string path_for(const api::ResourceInfo& resource, std::string_view ns, std::string_view name,
@@ -288,7 +244,7 @@ std::string query_string(const std::vector<std::pair<std::string, std::string>>&
 api::ApiResult<WatchEvent> parse_watch_event(std::string_view line) {
   const json parsed = json::parse(line, nullptr, /*allow_exceptions=*/false);
   const auto bad = [&](std::string_view why) {
-    return make_status(
+    return api::make_status(
         500, "InternalError",
         fmt::format("watch stream: {}: {}", why, line.substr(0, std::min<std::size_t>(line.size(), 200))),
         json());
@@ -301,19 +257,9 @@ api::ApiResult<WatchEvent> parse_watch_event(std::string_view line) {
   }
   WatchEvent event;
   const auto& name = type->get_ref<const std::string&>();
-  if (name == "ADDED") {
-    event.type = WatchEvent::Type::kAdded;
-  } else if (name == "MODIFIED") {
-    event.type = WatchEvent::Type::kModified;
-  } else if (name == "DELETED") {
-    event.type = WatchEvent::Type::kDeleted;
-  } else if (name == "BOOKMARK") {
-    event.type = WatchEvent::Type::kBookmark;
-  } else if (name == "ERROR") {
-    event.type = WatchEvent::Type::kError;
-  } else {
-    return bad("unknown event type");
-  }
+  auto parsed_type = api::parse_watch_event_type(name);
+  if (!parsed_type) return bad("unknown event type");
+  event.type = *parsed_type;
   event.object = *object;
   return event;
 }
@@ -422,8 +368,8 @@ asio::awaitable<api::ApiResult<json>> Client::update_status(const api::ResourceI
 asio::awaitable<api::ApiResult<json>> Client::patch(const api::ResourceInfo& resource, std::string ns,
                                                     std::string name, PatchType type, std::string body,
                                                     std::string subresource) {
-  co_return co_await request("PATCH", path_for(resource, ns, name, subresource), content_type(type),
-                             std::move(body));
+  co_return co_await request("PATCH", path_for(resource, ns, name, subresource),
+                             std::string(api::content_type_of(type)), std::move(body));
 }
 
 asio::awaitable<api::ApiResult<json>> Client::remove(const api::ResourceInfo& resource, std::string ns,
@@ -457,8 +403,8 @@ asio::awaitable<api::ApiResult<json>> Client::scale(const api::ResourceInfo& res
   // As `kubectl scale` does: a merge patch of the scale subresource.
   json body = json::object();
   body["spec"]["replicas"] = replicas;
-  co_return co_await request("PATCH", path_for(resource, ns, name, "scale"), content_type(PatchType::kMerge),
-                             body.dump());
+  co_return co_await request("PATCH", path_for(resource, ns, name, "scale"),
+                             std::string(api::content_type_of(PatchType::kMergePatch)), body.dump());
 }
 
 asio::awaitable<api::ApiResult<std::unique_ptr<WatchStream>>> Client::watch(const api::ResourceInfo& resource,

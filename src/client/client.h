@@ -45,8 +45,10 @@
 #include <string_view>
 #include <vector>
 
+#include "api/patch.h"
 #include "api/resource_registry.h"
 #include "api/status.h"
+#include "api/watch_event.h"
 #include "common/clock.h"
 #include "net/http_client.h"
 
@@ -105,17 +107,14 @@ struct DeleteOptions {
   std::string precondition_resource_version;
 };
 
-enum class PatchType { kJson, kMerge, kStrategicMerge };
-// "application/json-patch+json", "application/merge-patch+json",
-// "application/strategic-merge-patch+json".
-const char* content_type(PatchType type);
+// The server's patch types (api/patch.h); api::content_type_of names them.
+using PatchType = api::PatchType;
 
 struct WatchEvent {
-  enum class Type { kAdded, kModified, kDeleted, kBookmark, kError };
+  using Type = api::WatchEventType;  // api::to_string names it
   Type type = Type::kAdded;
   json object;  // the object; a metav1.Status for kError
 };
-const char* to_string(WatchEvent::Type type);
 
 // The request path of a resource collection or object, with an optional
 // subresource: path_for(pods, "default", "web-1", "status").

@@ -47,8 +47,25 @@ Reply ApiFixture::call(const std::string& method, const std::string& target, con
   return call_with(method, target, body, content_type, headers);
 }
 
-Reply ApiFixture::call_with(const std::string& method, const std::string& target, const std::string& body,
-                            const std::string& content_type, const net::HttpHeaders& headers) {
+namespace {
+
+Reply perform(asio::io_context& io, net::HttpClient& http, const net::Endpoint& endpoint,
+              net::HttpRequest request) {
+  const std::string what = request.method + " " + request.target;
+  auto response = run_blocking(io, http.request(endpoint, std::move(request), 10000ms));
+  Reply reply;
+  if (!response) {
+    ADD_FAILURE() << what << ": " << response.error().describe();
+    return reply;
+  }
+  reply.status = response->status;
+  reply.body = response->body;
+  reply.headers = response->headers;
+  return reply;
+}
+
+net::HttpRequest make_request(const std::string& method, const std::string& target, const std::string& body,
+                              const std::string& content_type, const net::HttpHeaders& headers) {
   net::HttpRequest request;
   request.method = method;
   request.target = target;
@@ -57,16 +74,24 @@ Reply ApiFixture::call_with(const std::string& method, const std::string& target
     request.body = body;
     request.content_type = content_type;
   }
-  auto response = run_blocking(io_, http_->request(endpoint(), std::move(request), 10000ms));
-  Reply reply;
-  if (!response) {
-    ADD_FAILURE() << method << " " << target << ": " << response.error().describe();
-    return reply;
-  }
-  reply.status = response->status;
-  reply.body = response->body;
-  reply.headers = response->headers;
-  return reply;
+  return request;
+}
+
+}  // namespace
+
+Reply ApiFixture::call_with(const std::string& method, const std::string& target, const std::string& body,
+                            const std::string& content_type, const net::HttpHeaders& headers) {
+  return perform(io_, *http_, endpoint(), make_request(method, target, body, content_type, headers));
+}
+
+Reply ApiFixture::call_from_thread(const std::string& method, const std::string& target,
+                                   const std::string& body) {
+  asio::io_context io;
+  net::HttpClientConfig config;
+  net::HttpClient http(io.get_executor(), config);
+  net::HttpHeaders headers;
+  headers.emplace_back("Authorization", "Bearer " + token());
+  return perform(io, http, endpoint(), make_request(method, target, body, "application/json", headers));
 }
 
 std::vector<json> ApiFixture::watch_events(const std::string& target, size_t count,

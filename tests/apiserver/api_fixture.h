@@ -42,6 +42,9 @@ class ApiFixture : public ::testing::Test {
              const std::string& content_type = "application/json");
   Reply call_with(const std::string& method, const std::string& target, const std::string& body,
                   const std::string& content_type, const net::HttpHeaders& headers);
+  // call() for another thread: its own io_context and connection, so it
+  // may run while the test's thread waits for kubectl.
+  Reply call_from_thread(const std::string& method, const std::string& target, const std::string& body = "");
   Reply post(const std::string& target, const json& body) { return call("POST", target, body.dump()); }
   Reply get(const std::string& target) { return call("GET", target); }
 

@@ -259,24 +259,10 @@ TEST_F(KubectlTest, WaitSeesAConditionChangeAndDeleteWaitsUntilGone) {
   // The kubelet's part, played by a thread: Ready, then finishing deletes.
   std::thread kubelet([this] {
     std::this_thread::sleep_for(1500ms);
-    asio::io_context io;
-    net::HttpClientConfig config;
-    net::HttpClient http(io.get_executor(), config);
-    auto send = [&](const std::string& method, const std::string& target, const std::string& body) {
-      net::HttpRequest request;
-      request.method = method;
-      request.target = target;
-      request.headers.emplace_back("Authorization", "Bearer " + token());
-      request.body = body;
-      request.content_type = "application/json";
-      return run_blocking(io, http.request(endpoint(), std::move(request), 10000ms));
-    };
-    auto current = send("GET", "/api/v1/namespaces/default/pods/web-1", "");
-    if (!current) return;
-    auto pod = json::parse(current->body);
+    auto pod = call_from_thread("GET", "/api/v1/namespaces/default/pods/web-1").object();
     for (auto& condition : pod["status"]["conditions"]) condition["status"] = "True";
-    auto put = send("PUT", "/api/v1/namespaces/default/pods/web-1/status", pod.dump());
-    EXPECT_TRUE(put && put->status == 200u);
+    EXPECT_EQ(call_from_thread("PUT", "/api/v1/namespaces/default/pods/web-1/status", pod.dump()).status,
+              200u);
   });
   auto waited = kubectl({"wait", "--for=condition=Ready", "pod/web-1", "--timeout=30s"});
   kubelet.join();
@@ -287,17 +273,10 @@ TEST_F(KubectlTest, WaitSeesAConditionChangeAndDeleteWaitsUntilGone) {
   // kubelet (this thread) finishes it with grace 0.
   std::thread finisher([this] {
     std::this_thread::sleep_for(1500ms);
-    asio::io_context io;
-    net::HttpClientConfig config;
-    net::HttpClient http(io.get_executor(), config);
-    net::HttpRequest request;
-    request.method = "DELETE";
-    request.target = "/api/v1/namespaces/default/pods/web-1";
-    request.headers.emplace_back("Authorization", "Bearer " + token());
-    request.body = R"({"gracePeriodSeconds":0})";
-    request.content_type = "application/json";
-    auto sent = run_blocking(io, http.request(endpoint(), std::move(request), 10000ms));
-    EXPECT_TRUE(sent.ok());
+    EXPECT_EQ(
+        call_from_thread("DELETE", "/api/v1/namespaces/default/pods/web-1", R"({"gracePeriodSeconds":0})")
+            .status,
+        200u);
   });
   const auto started = std::chrono::steady_clock::now();
   auto deleted = kubectl({"delete", "pod", "web-1"});
@@ -313,18 +292,11 @@ TEST_F(KubectlTest, GetWatchPrintsChangesAsTheyHappen) {
   make_running_pod("web-1", "node-1", "127.1.1.10");
   std::thread writer([this] {
     std::this_thread::sleep_for(2000ms);
-    asio::io_context io;
-    net::HttpClientConfig config;
-    net::HttpClient http(io.get_executor(), config);
-    net::HttpRequest request;
-    request.method = "POST";
-    request.target = "/api/v1/namespaces/default/pods";
-    request.headers.emplace_back("Authorization", "Bearer " + token());
-    request.body = R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"web-2"},)"
-                   R"("spec":{"containers":[{"name":"app","image":"shakeout/app"}]}})";
-    request.content_type = "application/json";
-    auto sent = run_blocking(io, http.request(endpoint(), std::move(request), 10000ms));
-    EXPECT_TRUE(sent.ok());
+    EXPECT_EQ(call_from_thread("POST", "/api/v1/namespaces/default/pods",
+                               R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"web-2"},)"
+                               R"("spec":{"containers":[{"name":"app","image":"shakeout/app"}]}})")
+                  .status,
+              201u);
   });
   // kubectl get -w runs until killed; --request-timeout ends the watch.
   auto watched =

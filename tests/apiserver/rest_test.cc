@@ -170,6 +170,38 @@ TEST_F(RestTest, PatchTypesAndUnsupportedMediaType) {
   ASSERT_EQ(reapplied.status, 200u) << reapplied.body;
 }
 
+TEST_F(RestTest, StrictFieldValidationCoversPatchesAndSubresourceBodies) {
+  ASSERT_EQ(post("/api/v1/namespaces/default/pods", pod("web-1")).status, 201u);
+  // The patched object is checked, as upstream's patch handler does.
+  auto patched = call("PATCH", "/api/v1/namespaces/default/pods/web-1?fieldValidation=Strict",
+                      R"({"spec":{"nodeSelectr":{"a":"b"}}})", "application/merge-patch+json");
+  EXPECT_EQ(patched.status, 422u) << patched.body;
+  const std::string message = patched.object().value("message", "");
+  EXPECT_NE(message.find("strict decoding error: unknown field \"spec.nodeSelectr\""), std::string::npos) << message;
+  // A Binding body is a Binding, not a Pod: its target is known, a typo is not.
+  json binding = {{"apiVersion", "v1"},
+                  {"kind", "Binding"},
+                  {"metadata", {{"name", "web-1"}}},
+                  {"target", {{"kind", "Node"}, {"name", "node-1"}}},
+                  {"targit", json::object()}};
+  auto rejected =
+      call("POST", "/api/v1/namespaces/default/pods/web-1/binding?fieldValidation=Strict", binding.dump());
+  EXPECT_EQ(rejected.status, 400u) << rejected.body;
+  binding.erase("targit");
+  auto bound =
+      call("POST", "/api/v1/namespaces/default/pods/web-1/binding?fieldValidation=Strict", binding.dump());
+  EXPECT_EQ(bound.status, 201u) << bound.body;
+}
+
+TEST_F(RestTest, AdmissionCanForbidACreate) {
+  json unknown_priority = pod("web-1");
+  unknown_priority["spec"]["priorityClassName"] = "nope";
+  auto reply = post("/api/v1/namespaces/default/pods", unknown_priority);
+  EXPECT_EQ(reply.status, 403u) << reply.body;
+  EXPECT_EQ(reply.object()["reason"], "Forbidden");
+  EXPECT_EQ(get("/api/v1/namespaces/default/pods/web-1").status, 404u);
+}
+
 TEST_F(RestTest, BindingAssignsOnceAndGracefulDeleteWaitsForTheKubelet) {
   ASSERT_EQ(post("/api/v1/namespaces/default/pods", pod("web-1")).status, 201u);
   json binding = {{"apiVersion", "v1"},

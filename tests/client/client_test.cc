@@ -175,7 +175,7 @@ TEST_F(ClientTest, WritesUseTheRightVerbsPathsAndBodies) {
   ASSERT_TRUE(run(c.update(deployments, "prod", object)).ok());
   ASSERT_TRUE(run(c.update_status(deployments, "prod", object)).ok());
   ASSERT_TRUE(
-      run(c.patch(deployments, "prod", "web", PatchType::kStrategicMerge, R"({"spec":{}})", "")).ok());
+      run(c.patch(deployments, "prod", "web", PatchType::kStrategicMergePatch, R"({"spec":{}})", "")).ok());
   ASSERT_TRUE(run(c.scale(deployments, "prod", "web", 5)).ok());
   DeleteOptions options;
   options.grace_period_seconds = 0;

@@ -196,8 +196,8 @@ TEST_F(ClientIntegrationTest, CrudWithStatusErrorsAndOptimisticConcurrency) {
   ASSERT_FALSE(stale.ok());
   EXPECT_TRUE(is_conflict(stale.error())) << stale.error().message();
 
-  auto patched =
-      run(c.patch(leases(), "default", "crud", PatchType::kMerge, R"({"spec":{"holderIdentity":"c"}})", ""));
+  auto patched = run(
+      c.patch(leases(), "default", "crud", PatchType::kMergePatch, R"({"spec":{"holderIdentity":"c"}})", ""));
   ASSERT_TRUE(patched.ok()) << patched.error().message();
   EXPECT_EQ((*patched)["spec"]["holderIdentity"], "c");
 
@@ -224,8 +224,8 @@ TEST_F(ClientIntegrationTest, InformerLosesNoChangeAcrossAnApiserverRestart) {
   ASSERT_TRUE(run(cluster_->supervisor().wait_exit("apiserver-1")).ok());
   // While the informer's server is down: a change, a delete and a create.
   write([&] {
-    return writer.patch(leases(), "default", "l0", PatchType::kMerge, R"({"spec":{"holderIdentity":"y"}})",
-                        "");
+    return writer.patch(leases(), "default", "l0", PatchType::kMergePatch,
+                        R"({"spec":{"holderIdentity":"y"}})", "");
   });
   write([&] { return writer.remove(leases(), "default", "l1", DeleteOptions()); });
   write([&] { return writer.create(leases(), "default", make_lease("l5", "x")); });
@@ -262,8 +262,8 @@ TEST_F(ClientIntegrationTest, InformerLosesNoChangeAcrossAnEtcdLeaderChange) {
   write([&] { return writer.remove(leases(), "default", "e0", DeleteOptions()); });
   ASSERT_TRUE(run(cluster_->supervisor().restart(leader_name)).ok());
   write([&] {
-    return writer.patch(leases(), "default", "e1", PatchType::kMerge, R"({"spec":{"holderIdentity":"z"}})",
-                        "");
+    return writer.patch(leases(), "default", "e1", PatchType::kMergePatch,
+                        R"({"spec":{"holderIdentity":"z"}})", "");
   });
 
   expect_caught_up(writer);
