@@ -4,6 +4,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -210,7 +211,9 @@ asio::awaitable<ApiResult<void>> ResourceHandler::bootstrap() {
 
 asio::awaitable<void> ResourceHandler::stop() {
   stopping_ = true;
-  for (auto& [name, cache] : caches_) co_await cache->stop();
+  for (auto& [name, slot] : caches_) {
+    if (slot->ready) co_await slot->cache->stop();
+  }
 }
 
 asio::awaitable<void> ResourceHandler::serve(Route route, net::ServerRequest& request,
@@ -306,17 +309,29 @@ asio::awaitable<void> ResourceHandler::list_or_watch(Route route, net::ServerReq
 asio::awaitable<ApiResult<api::WatchCache*>> ResourceHandler::cache_for(const api::ResourceInfo& resource) {
   if (stopping_) co_return api::service_unavailable("the server is shutting down");
   const std::string key = resource.group_resource();
-  auto found = caches_.find(key);
-  if (found != caches_.end()) co_return found->second.get();
-  auto cache = std::make_unique<api::WatchCache>(executor_, etcd_, resource, options_.watch_cache);
-  api::WatchCache* raw = cache.get();
-  caches_.emplace(key, std::move(cache));
-  auto started = co_await raw->start();
+  if (auto found = caches_.find(key); found != caches_.end()) {
+    std::shared_ptr<CacheSlot> slot = found->second;
+    if (!slot->ready) {
+      // Another request is starting this cache: wait for its first list.
+      boost::system::error_code ignored;
+      co_await slot->started.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+    }
+    if (!slot->ready)
+      co_return api::service_unavailable(fmt::format("the watch cache of {} could not start", key));
+    co_return slot->cache.get();
+  }
+  auto slot = std::make_shared<CacheSlot>(executor_);
+  slot->cache = std::make_unique<api::WatchCache>(executor_, etcd_, resource, options_.watch_cache);
+  slot->started.expires_at(asio::steady_timer::time_point::max());
+  caches_.emplace(key, slot);
+  auto started = co_await slot->cache->start();
+  slot->ready = started.ok();
+  slot->started.cancel();
   if (!started) {
     caches_.erase(key);
     co_return api::from_storage_error(started.error());
   }
-  co_return raw;
+  co_return slot->cache.get();
 }
 
 asio::awaitable<void> ResourceHandler::watch(Route route, net::ServerRequest& request,

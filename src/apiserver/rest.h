@@ -17,6 +17,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <nlohmann/json.hpp>
 
 #include <cstddef>
@@ -107,7 +108,15 @@ class ResourceHandler {
   RestOptions options_;
   api::Store store_;
   api::ServiceAllocator allocator_;
-  std::map<std::string, std::unique_ptr<api::WatchCache>> caches_;  // by group_resource()
+  // A watch cache and whether its first list is in; watches that arrive
+  // while it starts wait on `started` (cancelled once start() returns).
+  struct CacheSlot {
+    explicit CacheSlot(asio::any_io_executor executor) : started(std::move(executor)) {}
+    std::unique_ptr<api::WatchCache> cache;
+    bool ready = false;
+    asio::steady_timer started;
+  };
+  std::map<std::string, std::shared_ptr<CacheSlot>> caches_;  // by group_resource()
   std::size_t open_watches_ = 0;
   bool stopping_ = false;
 };

@@ -4,6 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+
+#include <algorithm>
 #include <set>
 
 #include "api_fixture.h"
@@ -177,7 +181,8 @@ TEST_F(RestTest, StrictFieldValidationCoversPatchesAndSubresourceBodies) {
                       R"({"spec":{"nodeSelectr":{"a":"b"}}})", "application/merge-patch+json");
   EXPECT_EQ(patched.status, 422u) << patched.body;
   const std::string message = patched.object().value("message", "");
-  EXPECT_NE(message.find("strict decoding error: unknown field \"spec.nodeSelectr\""), std::string::npos) << message;
+  EXPECT_NE(message.find("strict decoding error: unknown field \"spec.nodeSelectr\""), std::string::npos)
+      << message;
   // A Binding body is a Binding, not a Pod: its target is known, a typo is not.
   json binding = {{"apiVersion", "v1"},
                   {"kind", "Binding"},
@@ -330,6 +335,30 @@ TEST_F(RestTest, WatchFromARevisionSendsOnlyLaterEventsWithLastStateOnDelete) {
   ASSERT_EQ(initial.size(), 1u);
   EXPECT_EQ(initial[0]["type"], "ADDED");
   EXPECT_EQ(initial[0]["object"]["metadata"]["name"], "before");
+}
+
+// The first watches of a resource arrive together while its watch cache is
+// still listing: every one of them must open, none may get a 503.
+TEST_F(RestTest, ConcurrentFirstWatchesAllOpen) {
+  constexpr int kWatchers = 20;
+  std::vector<unsigned> statuses;
+  std::vector<std::unique_ptr<net::HttpStream>> streams;
+  auto open_one = [this, &statuses, &streams]() -> asio::awaitable<void> {
+    net::HttpRequest request;
+    request.target = "/apis/apps/v1/namespaces/default/deployments?watch=true";
+    request.headers.emplace_back("Authorization", "Bearer " + token());
+    auto stream = co_await http_->open_stream(endpoint(), std::move(request), 10000ms);
+    statuses.push_back(stream ? (*stream)->status() : 0u);
+    if (stream) streams.push_back(std::move(*stream));
+  };
+  for (int i = 0; i < kWatchers; ++i) asio::co_spawn(io_, open_one(), asio::detached);
+  io_.restart();
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (statuses.size() < kWatchers && std::chrono::steady_clock::now() < deadline) io_.run_for(50ms);
+  ASSERT_EQ(statuses.size(), static_cast<size_t>(kWatchers));
+  EXPECT_EQ(std::count(statuses.begin(), statuses.end(), 200u), kWatchers);
+  for (auto& stream : streams) stream->cancel();
+  streams.clear();
 }
 
 TEST_F(RestTest, BadRequestsGetTheRightStatusAndNeverCrashTheServer) {
