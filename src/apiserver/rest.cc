@@ -2,8 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -378,13 +376,9 @@ asio::awaitable<void> ResourceHandler::watch(Route route, net::ServerRequest& re
   timer->async_wait([stream](boost::system::error_code ec) {
     if (!ec) stream->stop();
   });
-  asio::co_spawn(
-      executor_,
-      [](net::ResponseWriter* writer, std::weak_ptr<api::Watcher> weak) -> asio::awaitable<void> {
-        co_await writer->wait_closed();
-        if (auto alive = weak.lock()) alive->stop();
-      }(&writer, stream),
-      asio::detached);
+  writer.on_close([weak = std::weak_ptr<api::Watcher>(stream)] {
+    if (auto alive = weak.lock()) alive->stop();
+  });
 
   bool first_row = true;
   for (;;) {

@@ -62,10 +62,14 @@ class Event {
     timer_.expires_at(asio::steady_timer::time_point::max());
   }
   asio::awaitable<void> wait() {
-    while (!set_) {
-      beast::error_code ec;
-      co_await timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    }
+    while (!set_) co_await wait_notified();
+  }
+  // Wakes the current waiters without setting the event.
+  void notify() { timer_.cancel(); }
+  // Until the next set() or notify() (the caller re-checks its condition).
+  asio::awaitable<void> wait_notified() {
+    beast::error_code ec;
+    co_await timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
 
  private:
@@ -215,6 +219,8 @@ class ServerSession : public std::enable_shared_from_this<ServerSession> {
   ServerSession& operator=(const ServerSession&) = delete;
 
   void begin_request(bool request_keep_alive, bool request_head) {
+    ++request_number;
+    request_finished = false;
     keep_alive = request_keep_alive;
     head = request_head;
     responded = false;
@@ -226,7 +232,19 @@ class ServerSession : public std::enable_shared_from_this<ServerSession> {
   void mark_gone() {
     gone = true;
     keep_alive = false;
+    signal_closed();
+  }
+  // The client went away or the server is stopping: wake wait_closed() and
+  // run the request's on_close callback.
+  void signal_closed() {
     closed.set();
+    if (auto callback = std::exchange(on_close, nullptr)) callback();
+  }
+  // The handler returned: its on_close is dropped and its wait_closed() ends.
+  void finish_handler() {
+    request_finished = true;
+    on_close = nullptr;
+    closed.notify();
   }
   Status write_failed(std::string_view stage, const beast::error_code& ec) {
     mark_gone();
@@ -258,13 +276,16 @@ class ServerSession : public std::enable_shared_from_this<ServerSession> {
   unsigned status = 0;  // of the response sent, 0 before
   bool streaming = false;
   bool stream_ended = false;
+  uint64_t request_number = 0;
+  bool request_finished = false;
+  std::function<void()> on_close;
 };
 
 void ServerCore::close_all() {
   beast::error_code ec;
   acceptor.close(ec);
   for (ServerSession* session : sessions) {
-    session->closed.set();
+    session->signal_closed();
     session->stream.close();
   }
 }
@@ -361,6 +382,7 @@ Result<ServerRequest> build_request(http::request<http::string_body>& message, c
 // After the handler returned: finish what it left unfinished and count.
 asio::awaitable<void> finish_request(ServerSession& session, ResponseWriter& writer, bool threw) {
   ServerCore& core = *session.core;
+  session.finish_handler();
   if (session.streaming) {
     --core.streams;
     if (threw) {
@@ -462,6 +484,7 @@ asio::awaitable<void> run_session(std::shared_ptr<ServerSession> session) {
   beast::error_code ec;
   session->stream.socket().shutdown(tcp::socket::shutdown_both, ec);
   session->stream.close();
+  session->signal_closed();  // a wait_closed() still pending ends (it holds the session)
 }
 
 asio::awaitable<void> accept_loop(std::shared_ptr<ServerCore> core) {
@@ -496,7 +519,7 @@ asio::awaitable<void> stop_core(std::shared_ptr<ServerCore> core) {
   core->acceptor.close(ec);
   for (ServerSession* session : core->sessions) {
     if (session->phase == ServerSession::Phase::kHandling) {
-      session->closed.set();  // let a stream handler end its stream
+      session->signal_closed();  // let a stream handler end its stream
     } else {
       session->stream.close();  // idle or mid-request: nothing to finish
     }
@@ -610,7 +633,21 @@ asio::awaitable<Status> ResponseWriter::end_stream() {
 }
 
 asio::awaitable<void> ResponseWriter::wait_closed() {
-  co_await session_->closed.wait();
+  // The session, not this writer, may outlive the request: hold it.
+  auto session = session_->shared_from_this();
+  const uint64_t request = session->request_number;
+  while (!session->closed.is_set() && session->request_number == request && !session->request_finished) {
+    co_await session->closed.wait_notified();
+  }
+}
+
+void ResponseWriter::on_close(std::function<void()> callback) {
+  detail::ServerSession& s = *session_;
+  if (s.closed.is_set()) {
+    callback();
+    return;
+  }
+  s.on_close = std::move(callback);
 }
 
 bool ResponseWriter::closed() const {

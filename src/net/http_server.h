@@ -130,7 +130,13 @@ class ResponseWriter {
 
   // Completes once the client has gone away (noticed while a stream is open,
   // or when a write fails) or the server is stopping; at once if closed().
+  // Also completes when the handler returns, so a waiter spawned by the
+  // handler never outlives the connection (it may outlive this writer).
   asio::awaitable<void> wait_closed();
+  // Calls `callback` once when the client goes away or the server stops
+  // while this request is being handled (at once if closed()); dropped
+  // uncalled when the handler returns. Replaces an earlier callback.
+  void on_close(std::function<void()> callback);
   bool closed() const;
   bool responded() const;   // send() or begin_stream() was called
   unsigned status() const;  // the status sent, 0 before send()/begin_stream()

@@ -345,6 +345,73 @@ TEST_F(HttpServerTest, ClientDisconnectDuringStreamIsNoticed) {
   EXPECT_EQ(server_->open_streams(), 0u);
 }
 
+// A waiter the handler leaves behind (the API server's watch used to spawn
+// one) ends when the handler returns, on a connection that stays open; it
+// must not touch the session after the connection is gone either (ASan).
+TEST_F(HttpServerTest, WaitClosedSpawnedByAHandlerEndsWhenTheHandlerReturns) {
+  Signal waiter_done(io_);
+  handler_ = [&](ServerRequest&, ResponseWriter& writer) -> asio::awaitable<void> {
+    asio::co_spawn(
+        io_,
+        [](ResponseWriter* w, Signal* done) -> asio::awaitable<void> {
+          co_await w->wait_closed();
+          done->set();
+        }(&writer, &waiter_done),
+        asio::detached);
+    EXPECT_TRUE((co_await writer.begin_stream(ServerResponse())).ok());
+    EXPECT_TRUE((co_await writer.write_chunk("one\n")).ok());
+    EXPECT_TRUE((co_await writer.end_stream()).ok());
+  };
+  start();
+  run_blocking(io_, [&]() -> asio::awaitable<void> {
+    auto stream = co_await client_->open_stream(server_->endpoint(), get("/watch"), kDeadline);
+    EXPECT_TRUE(stream.ok());
+    if (!stream.ok()) co_return;
+    auto one = co_await (*stream)->read_line(kDeadline);
+    EXPECT_TRUE(one.ok() && *one == std::optional<std::string>("one"));
+    EXPECT_TRUE(co_await waiter_done.wait(kDeadline)) << "the waiter outlived its request";
+    EXPECT_EQ(server_->open_connections(), 1u);  // kept alive: the waiter did not wait for a close
+  }());
+  run_blocking(io_, server_->stop());
+}
+
+TEST_F(HttpServerTest, OnCloseRunsWhenTheClientGoesAwayAndNotAfterTheHandlerReturned) {
+  Signal called(io_);
+  int calls = 0;
+  handler_ = [&](ServerRequest& request, ResponseWriter& writer) -> asio::awaitable<void> {
+    writer.on_close([&] {
+      ++calls;
+      called.set();
+    });
+    EXPECT_TRUE((co_await writer.begin_stream(ServerResponse())).ok());
+    EXPECT_TRUE((co_await writer.write_chunk("one\n")).ok());
+    if (request.path == "/short") co_return;  // ends the stream; on_close is dropped
+    co_await writer.wait_closed();
+  };
+  start();
+  run_blocking(io_, [&]() -> asio::awaitable<void> {
+    auto short_stream = co_await client_->open_stream(server_->endpoint(), get("/short"), kDeadline);
+    EXPECT_TRUE(short_stream.ok());
+    if (!short_stream.ok()) co_return;
+    auto line = co_await (*short_stream)->read_line(kDeadline);
+    EXPECT_TRUE(line.ok() && *line == std::optional<std::string>("one"));
+    auto end = co_await (*short_stream)->read_line(kDeadline);
+    EXPECT_TRUE(end.ok() && !end->has_value());
+    (*short_stream)->cancel();
+    EXPECT_FALSE(co_await called.wait(Millis{300})) << "on_close ran after its handler returned";
+
+    auto stream = co_await client_->open_stream(server_->endpoint(), get("/watch"), kDeadline);
+    EXPECT_TRUE(stream.ok());
+    if (!stream.ok()) co_return;
+    line = co_await (*stream)->read_line(kDeadline);
+    EXPECT_TRUE(line.ok() && *line == std::optional<std::string>("one"));
+    (*stream)->cancel();  // the client goes away
+    EXPECT_TRUE(co_await called.wait(kDeadline));
+  }());
+  EXPECT_EQ(calls, 1);
+  run_blocking(io_, server_->stop());
+}
+
 TEST_F(HttpServerTest, StopLetsInFlightRequestFinishAndStopsAccepting) {
   Signal started(io_);
   Signal release(io_);
