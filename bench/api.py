@@ -176,7 +176,7 @@ def main():
         sys.exit(f"shakeout up failed: {up.stderr}")
     try:
         kubeconfig = open(os.path.join(runtime, "clusters", name, "kubeconfig")).read()
-        server = re.search(r"server: http://([0-9.]+):([0-9]+)", kubeconfig)
+        server = re.search(r"server: https?://([0-9.]+):([0-9]+)", kubeconfig)
         token = re.search(r"token: (\S+)", kubeconfig).group(1)
         host, port = server.group(1), int(server.group(2))
         etcd_host = host[: host.rfind(".")] + ".11"

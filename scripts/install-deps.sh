@@ -7,6 +7,7 @@ set -euo pipefail
 packages=(
   g++ cmake ninja-build ccache pkg-config
   libboost1.74-dev            # Asio, Beast, Process
+  libssl-dev                  # TLS for the API server (Asio SSL), cluster certificates
   nlohmann-json3-dev prometheus-cpp-dev libfmt-dev libgtest-dev libyaml-cpp-dev libcli11-dev
   etcd-server etcd-client     # real etcd 3.4 and etcdctl
   procps                      # ps/pgrep, used by tests that check for leftovers

@@ -111,7 +111,7 @@ class ResourceHandler {
   // A watch cache and whether its first list is in; watches that arrive
   // while it starts wait on `started` (cancelled once start() returns).
   struct CacheSlot {
-    explicit CacheSlot(asio::any_io_executor executor) : started(std::move(executor)) {}
+    explicit CacheSlot(const asio::any_io_executor& executor) : started(executor) {}
     std::unique_ptr<api::WatchCache> cache;
     bool ready = false;
     asio::steady_timer started;

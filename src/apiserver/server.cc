@@ -154,6 +154,10 @@ Status validate(const Options& options) {
       options.default_unreachable_toleration_seconds < 0) {
     return make_error(ErrorCode::kInvalidArgument, "--default-*-toleration-seconds: must not be negative");
   }
+  if (options.tls_cert_file.empty() != options.tls_private_key_file.empty()) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "--tls-cert-file and --tls-private-key-file: give both or neither");
+  }
   return {};
 }
 
@@ -165,6 +169,8 @@ ApiServer::ApiServer(asio::any_io_executor executor, Options options) : options_
   net::HttpServerConfig http;
   http.address = options_.bind_address;
   http.port = options_.port;
+  http.tls_certificate_file = options_.tls_cert_file;
+  http.tls_private_key_file = options_.tls_private_key_file;
   http_ = std::make_unique<net::HttpServer>(
       executor, http,
       [this](net::ServerRequest& request, net::ResponseWriter& writer) { return handle(request, writer); });

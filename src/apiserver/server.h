@@ -57,9 +57,13 @@ struct Options {
   std::string token_auth_file;
   // --anonymous-auth: a request without credentials is served as
   // system:anonymous instead of 401. (An invalid token is 401 either way.)
-  // Clusters turn it on until the API serves TLS: kubectl and client-go
-  // never send a bearer token over plain HTTP (kubernetes/kubectl#744).
   bool anonymous_auth = false;
+  // --tls-cert-file / --tls-private-key-file (PEM): the port then also
+  // speaks TLS, told apart by the first bytes of a connection. kubectl and
+  // client-go send a bearer token only over TLS (kubernetes/kubectl#744);
+  // the cluster's own components use plain HTTP on loopback.
+  std::string tls_cert_file;
+  std::string tls_private_key_file;
   std::string service_cluster_ip_range = "10.96.0.0/24";  // --service-cluster-ip-range
   int node_port_min = 30000;                              // --service-node-port-range
   int node_port_max = 32767;

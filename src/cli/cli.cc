@@ -67,8 +67,14 @@ int run(int argc, char** argv) {
       ->required();
   apiserver_cmd->add_option("--bind-address", apiserver_options.bind_address, "loopback address to serve on")
       ->capture_default_str();
-  apiserver_cmd->add_option("--port", apiserver_options.port, "port to serve plain HTTP on (0 = any)")
+  apiserver_cmd
+      ->add_option("--port", apiserver_options.port,
+                   "port to serve HTTP (and HTTPS, given a certificate) on (0 = any)")
       ->capture_default_str();
+  apiserver_cmd->add_option("--tls-cert-file", apiserver_options.tls_cert_file,
+                            "PEM certificate (chain) for HTTPS on --port");
+  apiserver_cmd->add_option("--tls-private-key-file", apiserver_options.tls_private_key_file,
+                            "PEM private key of --tls-cert-file");
   apiserver_cmd->add_option("--token-auth-file", apiserver_options.token_auth_file,
                             "bearer tokens: CSV lines token,user,uid,\"groups\"");
   apiserver_cmd

@@ -9,7 +9,9 @@
 
 #include "apiserver/auth.h"
 #include "common/log.h"
+#include "net/base64.h"
 #include "net/http_client.h"
+#include "net/pki.h"
 
 namespace shakeout::cluster {
 
@@ -162,6 +164,10 @@ ProcessSpec Cluster::apiserver_spec(int index) const {
       std::to_string(AddressPlan::kApiserverPort),
       "--token-auth-file",
       token_file_path().string(),
+      "--tls-cert-file",
+      apiserver_certificate_path().string(),
+      "--tls-private-key-file",
+      apiserver_key_path().string(),
       fmt::format("--anonymous-auth={}", options_.anonymous_auth),
       "--service-cluster-ip-range",
       addresses_.service_cidr(),
@@ -180,6 +186,7 @@ ProcessSpec Cluster::apiserver_spec(int index) const {
 asio::awaitable<Status> Cluster::start_apiservers() {
   if (options_.apiservers > 0) {
     if (auto written = write_tokens(); !written) co_return written;
+    if (auto written = write_certificates(); !written) co_return written;
   }
   for (int i = 1; i <= options_.apiservers; ++i) {
     if (auto started = supervisor_.start(apiserver_spec(i)); !started) co_return started;
@@ -212,17 +219,61 @@ asio::awaitable<Status> Cluster::start_apiservers() {
 
 Status Cluster::write_kubeconfig() const {
   const auto context = fmt::format("shakeout-{}", options_.name);
+  std::ifstream ca_file(ca_certificate_path());
+  const std::string ca((std::istreambuf_iterator<char>(ca_file)), std::istreambuf_iterator<char>());
+  if (ca.empty())
+    return make_error(ErrorCode::kIo, fmt::format("read {}: failed", ca_certificate_path().string()));
   const auto text = fmt::format(
-      "apiVersion: v1\nkind: Config\nclusters:\n- name: {0}\n  cluster:\n    server: {1}\n"
+      "apiVersion: v1\nkind: Config\nclusters:\n- name: {0}\n  cluster:\n    server: https://{1}:{2}\n"
+      "    certificate-authority-data: {3}\n"
       "contexts:\n- name: {0}\n  context:\n    cluster: {0}\n    user: {0}\n"
-      "current-context: {0}\nusers:\n- name: {0}\n  user:\n    token: {2}\n",
-      context, apiserver_urls().front(), token("kubernetes-admin"));
+      "current-context: {0}\nusers:\n- name: {0}\n  user:\n    token: {4}\n",
+      context, addresses_.apiserver_ip(1), AddressPlan::kApiserverPort, net::base64_encode(ca),
+      token("kubernetes-admin"));
   const auto path = kubeconfig_path();
   std::ofstream out(path, std::ios::trunc);
   out << text;
   if (!out.flush()) return make_error(ErrorCode::kIo, fmt::format("write {}: failed", path.string()));
   ::chmod(path.c_str(), 0600);
   return {};
+}
+
+namespace {
+
+Status write_private_file(const std::filesystem::path& path, const std::string& text, mode_t mode) {
+  std::ofstream out(path, std::ios::trunc);
+  ::chmod(path.c_str(), mode);  // before the secret goes in
+  out << text;
+  if (!out.flush()) return make_error(ErrorCode::kIo, fmt::format("write {}: failed", path.string()));
+  return {};
+}
+
+}  // namespace
+
+// A fresh CA per cluster and one serving certificate for every apiserver
+// (their loopback IPs, plus the names in-cluster clients use upstream).
+Status Cluster::write_certificates() const {
+  std::error_code ec;
+  std::filesystem::create_directories(ca_certificate_path().parent_path(), ec);
+  if (ec)
+    return make_error(
+        ErrorCode::kIo,
+        fmt::format("create {}: {}", ca_certificate_path().parent_path().string(), ec.message()));
+  auto ca = net::make_certificate_authority(fmt::format("shakeout-ca-{}", options_.name), 3650);
+  if (!ca) return ca.error();
+  net::ServingCertificateRequest request;
+  request.common_name = "kube-apiserver";
+  for (int i = 1; i <= options_.apiservers; ++i) request.ip_addresses.push_back(addresses_.apiserver_ip(i));
+  request.ip_addresses.emplace_back("127.0.0.1");
+  request.dns_names = {"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
+                       "kubernetes.default.svc.cluster.local"};
+  auto serving = net::make_serving_certificate(*ca, request);
+  if (!serving) return serving.error();
+  Status written = write_private_file(ca_certificate_path(), ca->certificate, 0644);
+  if (written) written = write_private_file(run_dir_.path() / "pki" / "ca.key", ca->private_key, 0600);
+  if (written) written = write_private_file(apiserver_certificate_path(), serving->certificate, 0644);
+  if (written) written = write_private_file(apiserver_key_path(), serving->private_key, 0600);
+  return written;
 }
 
 std::string Cluster::token(std::string_view user) const {
@@ -255,12 +306,7 @@ Status Cluster::write_tokens() {
     added = add(fmt::format("system:node:node-{}", k), {"system:nodes", "system:authenticated"});
   }
   if (!added) return added;
-  const auto path = token_file_path();
-  std::ofstream out(path, std::ios::trunc);
-  ::chmod(path.c_str(), 0600);
-  out << apiserver::format_token_file(entries);
-  if (!out.flush()) return make_error(ErrorCode::kIo, fmt::format("write {}: failed", path.string()));
-  return {};
+  return write_private_file(token_file_path(), apiserver::format_token_file(entries), 0600);
 }
 
 asio::awaitable<void> Cluster::stop() {

@@ -44,9 +44,8 @@ struct ClusterOptions {
   Millis start_timeout{30000};
   std::string etcd_binary = "etcd";
   int apiservers = 1;  // 0 = etcd only
-  // The apiservers' --anonymous-auth. On by default until the API serves
-  // TLS: kubectl sends the kubeconfig's token only over HTTPS.
-  bool anonymous_auth = true;
+  // The apiservers' --anonymous-auth (off: a request without a token is 401).
+  bool anonymous_auth = false;
   // The binary whose roles (`shakeout apiserver`, ...) the components run;
   // by default the running executable.
   std::string shakeout_binary = self_executable();
@@ -70,10 +69,19 @@ class Cluster {
   const AddressPlan& addresses() const { return addresses_; }
   const RunDir& run_dir() const { return run_dir_; }
   const EtcdClusterPlan& etcd() const { return etcd_; }
-  // "http://127.C.0.2i:6443" for apiserver i (1-based), in order.
+  // "http://127.C.0.2i:6443" for apiserver i (1-based), in order. The same
+  // port serves https (kubeconfig_path()).
   std::vector<std::string> apiserver_urls() const;
-  // A kubeconfig for this cluster (written by start()).
+  // A kubeconfig for this cluster (written by start()): https to apiserver 1
+  // with the cluster CA and the admin token.
   std::filesystem::path kubeconfig_path() const { return run_dir_.path() / "kubeconfig"; }
+  // The cluster's CA certificate (PEM) and the apiservers' serving
+  // certificate, made fresh by start() under <run dir>/pki (keys 0600).
+  std::filesystem::path ca_certificate_path() const { return run_dir_.path() / "pki" / "ca.crt"; }
+  std::filesystem::path apiserver_certificate_path() const {
+    return run_dir_.path() / "pki" / "apiserver.crt";
+  }
+  std::filesystem::path apiserver_key_path() const { return run_dir_.path() / "pki" / "apiserver.key"; }
   // The apiservers' --token-auth-file (written by start(), mode 0600).
   std::filesystem::path token_file_path() const { return run_dir_.path() / "tokens.csv"; }
   // The bearer token of a user of this cluster: "kubernetes-admin" (the
@@ -93,6 +101,7 @@ class Cluster {
   ProcessSpec apiserver_spec(int index) const;
   Status write_kubeconfig() const;
   Status write_tokens();
+  Status write_certificates() const;
 
   ClusterOptions options_;
   // Declaration order is teardown order in reverse: the supervisor (and its

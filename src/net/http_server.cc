@@ -7,9 +7,12 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/detect_ssl.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/chunk_encode.hpp>
@@ -181,6 +184,7 @@ class ServerCore {
   const HttpServerConfig config;
   const HttpHandler handler;
   tcp::acceptor acceptor;
+  std::unique_ptr<asio::ssl::context> tls;  // set by start() when configured
   asio::steady_timer stop_timer;
   Event stopped_event;
   std::list<ServerSession*> sessions;
@@ -261,6 +265,9 @@ class ServerSession : public std::enable_shared_from_this<ServerSession> {
 
   std::shared_ptr<ServerCore> core;
   beast::tcp_stream stream;
+  // Over `stream` once the client opened with a TLS handshake; every read
+  // and write then goes through it (see on_stream). Timeouts stay on stream.
+  std::unique_ptr<asio::ssl::stream<beast::tcp_stream&>> tls;
   beast::flat_buffer buffer;
   std::string remote;
   std::list<ServerSession*>::iterator position;
@@ -292,6 +299,14 @@ void ServerCore::close_all() {
 
 namespace {
 
+// Runs `op` (a generic lambda starting one async operation) on the session's
+// TLS stream if it has one, else on its TCP stream; both give the same
+// awaitable type.
+template <typename Op>
+auto on_stream(ServerSession& session, Op&& op) {
+  return session.tls ? op(*session.tls) : op(session.stream);
+}
+
 template <typename Message>
 void apply_headers(Message& message, const ServerResponse& response, bool keep_alive) {
   message.version(11);
@@ -315,8 +330,10 @@ asio::awaitable<void> watch_disconnect(std::shared_ptr<ServerSession> session) {
   for (;;) {
     if (session->buffer.size() >= kStreamReadAhead) break;
     beast::error_code ec;
-    const std::size_t n = co_await session->stream.async_read_some(
-        session->buffer.prepare(kReadSize), asio::redirect_error(asio::use_awaitable, ec));
+    const std::size_t n = co_await on_stream(*session, [&](auto& stream) {
+      return stream.async_read_some(session->buffer.prepare(kReadSize),
+                                    asio::redirect_error(asio::use_awaitable, ec));
+    });
     session->buffer.commit(n);
     if (ec) {
       // operation_aborted: the stream ended and we were cancelled, or the
@@ -340,14 +357,17 @@ asio::awaitable<void> reject(std::shared_ptr<ServerSession> session, unsigned st
   message.prepare_payload();
   beast::error_code ec;
   session->stream.expires_after(session->core->config.write_timeout);
-  co_await http::async_write(session->stream, message, asio::redirect_error(asio::use_awaitable, ec));
+  co_await on_stream(*session, [&](auto& stream) {
+    return http::async_write(stream, message, asio::redirect_error(asio::use_awaitable, ec));
+  });
   if (ec) co_return;
   session->stream.socket().shutdown(tcp::socket::shutdown_send, ec);
   session->stream.expires_after(kLingerTime);
   std::string scratch(kReadSize, '\0');
   for (std::size_t drained = 0; drained < kLingerBytes;) {
-    const std::size_t n = co_await session->stream.async_read_some(
-        asio::buffer(scratch), asio::redirect_error(asio::use_awaitable, ec));
+    const std::size_t n = co_await on_stream(*session, [&](auto& stream) {
+      return stream.async_read_some(asio::buffer(scratch), asio::redirect_error(asio::use_awaitable, ec));
+    });
     if (ec) break;
     drained += n;
   }
@@ -355,7 +375,7 @@ asio::awaitable<void> reject(std::shared_ptr<ServerSession> session, unsigned st
 
 // The request line and headers, parsed and decoded; nullopt-like error for a
 // target we cannot decode.
-Result<ServerRequest> build_request(http::request<http::string_body>& message, const std::string& remote) {
+Result<ServerRequest> build_request(http::request<http::string_body>& message, const ServerSession& session) {
   ServerRequest request;
   request.method = std::string(message.method_string());
   request.target = std::string(message.target());
@@ -375,7 +395,8 @@ Result<ServerRequest> build_request(http::request<http::string_body>& message, c
     request.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
   }
   request.body = std::move(message.body());
-  request.remote_address = remote;
+  request.remote_address = session.remote;
+  request.tls = session.tls != nullptr;
   return request;
 }
 
@@ -409,18 +430,46 @@ asio::awaitable<void> finish_request(ServerSession& session, ResponseWriter& wri
   }
 }
 
+// With TLS configured: waits for the first bytes; a TLS ClientHello gets a
+// handshake, anything else stays in the buffer as plain HTTP. False if the
+// connection failed or the handshake did.
+asio::awaitable<bool> negotiate_tls(ServerSession& session) {
+  const HttpServerConfig& config = session.core->config;
+  beast::error_code ec;
+  session.stream.expires_after(config.idle_timeout);
+  const bool hello = co_await beast::async_detect_ssl(session.stream, session.buffer,
+                                                      asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) co_return false;
+  if (hello) {
+    session.tls = std::make_unique<asio::ssl::stream<beast::tcp_stream&>>(session.stream, *session.core->tls);
+    session.stream.expires_after(config.header_timeout);
+    const std::size_t used = co_await session.tls->async_handshake(
+        asio::ssl::stream_base::server, session.buffer.data(), asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      log::debug(kComponent, "{}: TLS handshake: {}", session.remote, ec.message());
+      co_return false;
+    }
+    session.buffer.consume(used);
+  }
+  session.stream.expires_never();
+  co_return true;
+}
+
 asio::awaitable<void> run_session(std::shared_ptr<ServerSession> session) {
   ServerCore& core = *session->core;
   const HttpServerConfig& config = core.config;
   ResponseWriter writer(*session);
-  for (;;) {
+  bool usable = !core.tls || co_await negotiate_tls(*session);
+  for (; usable;) {
     if (core.stopping) break;
     session->phase = ServerSession::Phase::kReading;
     beast::error_code ec;
     if (session->buffer.size() == 0) {  // idle until the next request begins
       session->stream.expires_after(config.idle_timeout);
-      const std::size_t n = co_await session->stream.async_read_some(
-          session->buffer.prepare(kReadSize), asio::redirect_error(asio::use_awaitable, ec));
+      const std::size_t n = co_await on_stream(*session, [&](auto& stream) {
+        return stream.async_read_some(session->buffer.prepare(kReadSize),
+                                      asio::redirect_error(asio::use_awaitable, ec));
+      });
       session->buffer.commit(n);
       if (ec) break;  // idle timeout, client closed, or stop
     }
@@ -428,15 +477,19 @@ asio::awaitable<void> run_session(std::shared_ptr<ServerSession> session) {
     parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(config.header_limit, UINT32_MAX)));
     parser.body_limit(config.body_limit);
     session->stream.expires_after(config.header_timeout);
-    co_await http::async_read_header(session->stream, session->buffer, parser,
+    co_await on_stream(*session, [&](auto& stream) {
+      return http::async_read_header(stream, session->buffer, parser,
                                      asio::redirect_error(asio::use_awaitable, ec));
+    });
     if (!ec && parser.content_length() && *parser.content_length() > config.body_limit) {
       ec = http::error::body_limit;
     }
     if (!ec && !parser.is_done()) {
       session->stream.expires_after(config.body_timeout);
-      co_await http::async_read(session->stream, session->buffer, parser,
+      co_await on_stream(*session, [&](auto& stream) {
+        return http::async_read(stream, session->buffer, parser,
                                 asio::redirect_error(asio::use_awaitable, ec));
+      });
     }
     session->stream.expires_never();
     if (ec == http::error::body_limit) {
@@ -456,7 +509,7 @@ asio::awaitable<void> run_session(std::shared_ptr<ServerSession> session) {
     if (core.stopping) break;
 
     auto message = parser.release();
-    auto request = build_request(message, session->remote);
+    auto request = build_request(message, *session);
     if (!request) {
       co_await reject(session, 400, fmt::format("bad request: {}", request.error().message));
       break;
@@ -565,7 +618,9 @@ asio::awaitable<Status> ResponseWriter::send(ServerResponse response) {
   }
   beast::error_code ec;
   s.stream.expires_after(s.core->config.write_timeout);
-  co_await http::async_write(s.stream, message, asio::redirect_error(asio::use_awaitable, ec));
+  co_await detail::on_stream(s, [&](auto& stream) {
+    return http::async_write(stream, message, asio::redirect_error(asio::use_awaitable, ec));
+  });
   s.stream.expires_never();
   if (ec) co_return s.write_failed("write response", ec);
   co_return Status();
@@ -586,7 +641,9 @@ asio::awaitable<Status> ResponseWriter::begin_stream(ServerResponse head) {
   http::response_serializer<http::empty_body> serializer(message);
   beast::error_code ec;
   s.stream.expires_after(s.core->config.write_timeout);
-  co_await http::async_write_header(s.stream, serializer, asio::redirect_error(asio::use_awaitable, ec));
+  co_await detail::on_stream(s, [&](auto& stream) {
+    return http::async_write_header(stream, serializer, asio::redirect_error(asio::use_awaitable, ec));
+  });
   s.stream.expires_never();
   if (ec) co_return s.write_failed("write stream header", ec);
   s.streaming = true;
@@ -609,8 +666,10 @@ asio::awaitable<Status> ResponseWriter::write_chunk(std::string data) {
   // A read (the disconnect watcher) is pending, so this sets only the write
   // timeout.
   s.stream.expires_after(s.core->config.write_timeout);
-  co_await asio::async_write(s.stream, http::make_chunk(asio::buffer(data)),
+  co_await detail::on_stream(s, [&](auto& stream) {
+    return asio::async_write(stream, http::make_chunk(asio::buffer(data)),
                              asio::redirect_error(asio::use_awaitable, ec));
+  });
   s.stream.expires_never();
   if (ec) co_return s.write_failed("write chunk", ec);
   co_return Status();
@@ -625,8 +684,9 @@ asio::awaitable<Status> ResponseWriter::end_stream() {
   if (s.gone) co_return s.gone_error();
   beast::error_code ec;
   s.stream.expires_after(s.core->config.write_timeout);
-  co_await asio::async_write(s.stream, http::make_chunk_last(),
-                             asio::redirect_error(asio::use_awaitable, ec));
+  co_await detail::on_stream(s, [&](auto& stream) {
+    return asio::async_write(stream, http::make_chunk_last(), asio::redirect_error(asio::use_awaitable, ec));
+  });
   s.stream.expires_never();
   if (ec) co_return s.write_failed("write last chunk", ec);
   co_return Status();
@@ -676,6 +736,37 @@ HttpServer::~HttpServer() {
   }
 }
 
+namespace {
+
+// The TLS context from the configured PEM files, if any.
+Status load_tls(detail::ServerCore& core) {
+  const auto& config = core.config;
+  if (config.tls_certificate_file.empty() && config.tls_private_key_file.empty()) return {};
+  if (config.tls_certificate_file.empty() || config.tls_private_key_file.empty()) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "http server: TLS needs both a certificate file and a private key file");
+  }
+  auto context = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+  context->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                       asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                       asio::ssl::context::no_tlsv1_1);
+  beast::error_code ec;
+  context->use_certificate_chain_file(config.tls_certificate_file, ec);
+  if (ec) {
+    return make_error(ErrorCode::kInvalidArgument, fmt::format("http server: TLS certificate {}: {}",
+                                                               config.tls_certificate_file, ec.message()));
+  }
+  context->use_private_key_file(config.tls_private_key_file, asio::ssl::context::pem, ec);
+  if (ec) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      fmt::format("http server: TLS key {}: {}", config.tls_private_key_file, ec.message()));
+  }
+  core.tls = std::move(context);
+  return {};
+}
+
+}  // namespace
+
 Status HttpServer::start() {
   detail::ServerCore& core = *core_;
   if (core.started) return make_error(ErrorCode::kInternal, "http server: already started");
@@ -690,6 +781,7 @@ Status HttpServer::start() {
     core.acceptor.close(ignored);
     return make_error(ErrorCode::kUnavailable, fmt::format("{}: {}: {}", where, stage, ec.message()));
   };
+  if (auto loaded = load_tls(core); !loaded) return loaded;
   core.acceptor.open(endpoint.protocol(), ec);
   if (ec) return fail("open");
   core.acceptor.set_option(tcp::acceptor::reuse_address(true), ec);

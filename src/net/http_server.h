@@ -1,7 +1,7 @@
 #pragma once
-// HttpServer: a small HTTP/1.1 server (plain TCP) for the Kubernetes-compatible
-// API server. It parses requests and writes responses; what a request means
-// is the handler's business.
+// HttpServer: a small HTTP/1.1 server (plain TCP, and TLS on the same port
+// when given a certificate) for the Kubernetes-compatible API server. It parses requests and writes
+// responses; what a request means is the handler's business.
 //
 //   accept ──► session ──► [idle: idle_timeout] ──► read header (header_timeout)
 //                 ▲          ──► read body (body_timeout, body_limit → 413)
@@ -71,6 +71,11 @@ struct HttpServerConfig {
   Millis idle_timeout{90000};                // between requests on a kept-alive connection
   Millis write_timeout{60000};               // for each write (a response, a header, a chunk)
   Millis stop_grace{10000};                  // how long stop() lets in-flight handlers run
+  // TLS (PEM files; both or neither). With them, a connection that opens with
+  // a TLS handshake is served over TLS and any other as plain HTTP, on the one
+  // port (ServerRequest::tls tells which).
+  std::string tls_certificate_file;
+  std::string tls_private_key_file;
 };
 
 // Query parameters, percent-decoded ('+' is a space), in order per name.
@@ -90,6 +95,7 @@ struct ServerRequest {
   HttpHeaders headers;         // as sent, in order
   std::string body;            // at most body_limit bytes
   std::string remote_address;  // "ip:port" of the client
+  bool tls = false;            // the connection is TLS
 
   // The first header named `name` (case-insensitive), or "" if absent.
   std::string_view header(std::string_view name) const;
@@ -154,8 +160,9 @@ class HttpServer {
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
-  // Binds, listens and starts accepting. kInvalidArgument for a bad address,
-  // kUnavailable if the address cannot be bound. Call once.
+  // Binds, listens and starts accepting. kInvalidArgument for a bad address
+  // or TLS files that do not load, kUnavailable if the address cannot be
+  // bound. Call once.
   Status start();
   // The bound port (the ephemeral one if config.port was 0); 0 before start().
   uint16_t port() const;

@@ -14,7 +14,6 @@ void ApiFixture::SetUp() {
   cluster::ClusterOptions options;
   options.name = fmt::format("api-{}-{}", ::getpid(), ::testing::UnitTest::GetInstance()->random_seed());
   options.apiservers = 1;
-  options.anonymous_auth = anonymous_auth();
   // The roles run from the shakeout binary, not from this test binary.
   options.shakeout_binary = shakeout::testing::shakeout_binary();
   auto created = cluster::Cluster::create(io_, options);

@@ -32,9 +32,6 @@ struct Reply {
 class ApiFixture : public ::testing::Test {
  protected:
   void SetUp() override;
-  // Whether the cluster's apiserver serves requests without credentials
-  // (kubectl sends none over plain HTTP).
-  virtual bool anonymous_auth() const { return false; }
   void TearDown() override;
 
   // One request as the harness ("shakeout" token) unless `token` is given.

@@ -4,12 +4,16 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <iterator>
 #include <regex>
 #include <sstream>
 #include <thread>
 
 #include "api_fixture.h"
 #include "common/async.h"
+#include "net/base64.h"
+#include "net/pki.h"
 
 namespace shakeout::apiserver::testing {
 namespace {
@@ -67,8 +71,6 @@ std::string deployment_yaml(const std::string& tag) {
 
 class KubectlTest : public ApiFixture {
  protected:
-  bool anonymous_auth() const override { return true; }
-
   // A pod with a Running, Ready status, as a kubelet would report it.
   void make_running_pod(const std::string& name, const std::string& node, const std::string& ip) {
     json pod = {{"apiVersion", "v1"},
@@ -325,6 +327,39 @@ TEST_F(KubectlTest, DescribeShowsThePod) {
                                 std::regex("node.kubernetes.io/unreachable:NoExecute op=Exists for 15s")))
       << described.out;
   EXPECT_TRUE(std::regex_search(described.out, std::regex("Events: +<none>")));
+}
+
+// kubectl reaches the cluster over TLS, verified against the cluster's own
+// CA, with the admin token; another token is 401.
+TEST_F(KubectlTest, KubeconfigIsTlsWithTheClusterCaAndAWrongTokenIs401) {
+  std::ifstream file(cluster_->kubeconfig_path());
+  std::string kubeconfig((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  EXPECT_NE(kubeconfig.find("server: https://" + endpoint().host + ":6443"), std::string::npos) << kubeconfig;
+  ASSERT_NE(kubeconfig.find("certificate-authority-data: "), std::string::npos) << kubeconfig;
+  auto listed = kubectl({"get", "namespaces", "-o", "name"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  EXPECT_NE(listed.out.find("namespace/kube-system"), std::string::npos) << listed.out;
+
+  // (kubectl with no credentials at all prompts for a username instead.)
+  auto refused = kubectl({"get", "pods", "--token", "not-a-token-of-this-cluster"});
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.err.find("You must be logged in to the server (Unauthorized)"), std::string::npos)
+      << refused.err;
+
+  // A CA that did not sign the server's certificate is refused by kubectl.
+  auto other_ca = net::make_certificate_authority("someone-else", 1);
+  ASSERT_TRUE(other_ca.ok());
+  const auto data_at = kubeconfig.find("certificate-authority-data: ") + 28;
+  const auto data_end = kubeconfig.find('\n', data_at);
+  std::string wrong = kubeconfig;
+  wrong.replace(data_at, data_end - data_at, net::base64_encode(other_ca->certificate));
+  auto untrusted =
+      shakeout::testing::run_command({"kubectl", "--kubeconfig", write_file("wrong-ca.kubeconfig", wrong),
+                                      "get", "pods", "--request-timeout=10s"},
+                                     {}, 60s);
+  EXPECT_NE(untrusted.exit_code, 0);
+  EXPECT_NE(untrusted.err.find("certificate signed by unknown authority"), std::string::npos)
+      << untrusted.err;
 }
 
 TEST_F(KubectlTest, OlderAndNewerKubectlsWork) {
