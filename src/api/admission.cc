@@ -10,6 +10,7 @@
 #include <map>
 #include <set>
 
+#include "api/selector.h"
 #include "api/validation.h"
 
 namespace shakeout::api {
@@ -808,33 +809,6 @@ void validate_pod(const json& pod, const json* old, Errors& errors) {
         "to 1 if it was previously negative)");
 }
 
-// metav1 LabelSelector semantics over a label map.
-bool selector_matches(const json& selector, const json* labels) {
-  auto label = [&](const std::string& key) -> std::optional<std::string> {
-    if (labels == nullptr) return std::nullopt;
-    auto it = labels->find(key);
-    if (it == labels->end() || !it->is_string()) return std::nullopt;
-    return it->get<std::string>();
-  };
-  if (const json* match = object_at(selector, "matchLabels"))
-    for (const auto& [key, value] : match->items())
-      if (label(key) != std::optional<std::string>(value.is_string() ? value.get<std::string>() : ""))
-        return false;
-  if (const json* exprs = array_at(selector, "matchExpressions")) {
-    for (const auto& e : *exprs) {
-      auto value = label(string_at(e, "key"));
-      std::string op = string_at(e, "operator");
-      const json* values = array_at(e, "values");
-      bool in = value && values != nullptr &&
-                std::find(values->begin(), values->end(), json(*value)) != values->end();
-      if ((op == "In" && !in) || (op == "NotIn" && in) || (op == "Exists" && !value) ||
-          (op == "DoesNotExist" && value))
-        return false;
-    }
-  }
-  return true;
-}
-
 // ValidateDeploymentSpec / ValidateReplicaSetSpec: selector, template,
 // replicas.
 void validate_workload_spec(const json& spec, Errors& errors) {
@@ -855,7 +829,7 @@ void validate_workload_spec(const json& spec, Errors& errors) {
   const json* tmpl_meta = tmpl ? object_at(*tmpl, "metadata") : nullptr;
   const json* tmpl_labels = tmpl_meta ? object_at(*tmpl_meta, "labels") : nullptr;
   validate_labels(tmpl_labels, "spec.template.metadata.labels", errors);
-  if (selector != nullptr && !selector_matches(*selector, tmpl_labels))
+  if (selector != nullptr && !label_selector_matches(*selector, tmpl_labels))
     errors.invalid("spec.template.metadata.labels", render_string_map(tmpl_labels),
                    "`selector` does not match template `labels`");
   const json* pod_spec = tmpl ? object_at(*tmpl, "spec") : nullptr;
@@ -1096,6 +1070,26 @@ void validate_endpoints(const json& ep, Errors& errors) {
   }
 }
 
+// pkg/apis/policy/validation: ValidatePodDisruptionBudgetSpec and
+// ValidatePodDisruptionBudgetStatusUpdate.
+void validate_pod_disruption_budget(const json& pdb, Errors& errors) {
+  if (const json* spec = object_at(pdb, "spec")) {
+    if (has(*spec, "minAvailable") && has(*spec, "maxUnavailable"))
+      errors.invalid("spec", spec->dump(), "minAvailable and maxUnavailable cannot be both set");
+    int_or_percent(*spec, "minAvailable", "spec.minAvailable", true, errors);
+    int_or_percent(*spec, "maxUnavailable", "spec.maxUnavailable", true, errors);
+    if (const json* selector = object_at(*spec, "selector"))
+      validate_labels(object_at(*selector, "matchLabels"), "spec.selector.matchLabels", errors);
+    std::string policy = string_at(*spec, "unhealthyPodEvictionPolicy");
+    if (!policy.empty() && policy != "IfHealthyBudget" && policy != "AlwaysAllow")
+      errors.not_supported("spec.unhealthyPodEvictionPolicy", policy, {"AlwaysAllow", "IfHealthyBudget"});
+  }
+  if (const json* status = object_at(pdb, "status")) {
+    for (const char* key : {"disruptionsAllowed", "currentHealthy", "desiredHealthy", "expectedPods"})
+      non_negative(*status, key, std::string("status.") + key, errors);
+  }
+}
+
 void validate_lease(const json& lease, Errors& errors) {
   const json* spec = object_at(lease, "spec");
   if (spec == nullptr) return;
@@ -1219,6 +1213,11 @@ std::optional<std::string> admit_create(const ResourceInfo& resource, json& obje
     object["status"] = {{"phase", "Active"}};
   } else if (is(resource, "apps", "Deployment") || is(resource, "apps", "ReplicaSet")) {
     object["status"] = json::object();
+  } else if (is(resource, "policy", "PodDisruptionBudget")) {
+    // pkg/registry/policy/poddisruptionbudget/strategy.go PrepareForCreate:
+    // an empty status, whose int32 fields serialize as 0.
+    object["status"] = {
+        {"currentHealthy", 0}, {"desiredHealthy", 0}, {"disruptionsAllowed", 0}, {"expectedPods", 0}};
   } else if (is(resource, "", "Service")) {
     // ServiceStatus{} serializes its LoadBalancer struct as {}.
     object["status"] = {{"loadBalancer", json::object()}};
@@ -1247,6 +1246,8 @@ std::vector<Cause> validate_object(const ResourceInfo& resource, const json& obj
     validate_endpoints(object, errors);
   } else if (is(resource, "coordination.k8s.io", "Lease")) {
     validate_lease(object, errors);
+  } else if (is(resource, "policy", "PodDisruptionBudget")) {
+    validate_pod_disruption_budget(object, errors);
   }
   return errors.take();
 }

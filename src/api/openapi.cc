@@ -346,6 +346,12 @@ const TypeRow kTypes[] = {
     {"autoscaling.Scale", "apiVersion kind metadata:meta.ObjectMeta spec:ScaleSpec status:ScaleStatus"},
     {"autoscaling.ScaleSpec", "replicas:i"},
     {"autoscaling.ScaleStatus", "replicas:i selector"},
+    {"policy.PodDisruptionBudget", "apiVersion kind metadata:meta.ObjectMeta spec:PodDisruptionBudgetSpec "
+                                   "status:PodDisruptionBudgetStatus"},
+    {"policy.PodDisruptionBudgetSpec", "maxUnavailable:ios minAvailable:ios selector:meta.LabelSelector/strategy=replace "
+                                       "unhealthyPodEvictionPolicy"},
+    {"policy.PodDisruptionBudgetStatus", "conditions:[meta.Condition]/M=type currentHealthy:i desiredHealthy:i "
+                                         "disruptedPods:any disruptionsAllowed:i expectedPods:i observedGeneration:l"},
     {"policy.Eviction", "apiVersion deleteOptions:meta.DeleteOptions kind metadata:meta.ObjectMeta"},
 };
 // clang-format on

@@ -61,6 +61,12 @@ class FieldSelector {
   std::vector<FieldRequirement> requirements_;
 };
 
+// Whether a metav1.LabelSelector object ({matchLabels, matchExpressions})
+// selects `labels` (a label map, or nullptr for none): upstream
+// metav1.LabelSelectorAsSelector then Matches. An empty selector ({})
+// selects everything; the caller decides what a null selector means.
+bool label_selector_matches(const nlohmann::json& selector, const nlohmann::json* labels);
+
 // The value of a selectable field of `object` as upstream renders it ("" when
 // absent; booleans as "true"/"false").
 std::string field_value(const nlohmann::json& object, std::string_view field);

@@ -616,6 +616,19 @@ json replica_set_cells(const json& replica_set, Clock::time_point now) {
                       age(replica_set, now), names, images, format_label_selector(field(spec, "selector"))});
 }
 
+// printPodDisruptionBudget: an unset minAvailable/maxUnavailable is "N/A".
+json pod_disruption_budget_cells(const json& pdb, Clock::time_point now) {
+  const json& spec = field(pdb, "spec");
+  auto bound = [&](const char* key) -> json {
+    const json& value = field(spec, key);
+    if (value.is_number_integer()) return std::to_string(value.get<int64_t>());
+    if (value.is_string()) return value;
+    return "N/A";
+  };
+  return json::array({name_of(pdb), bound("minAvailable"), bound("maxUnavailable"),
+                      int_of(field(field(pdb, "status"), "disruptionsAllowed")), age(pdb, now)});
+}
+
 json lease_cells(const json& lease, Clock::time_point now) {
   return json::array({name_of(lease), string_at(lease, "spec", "holderIdentity"), age(lease, now)});
 }
@@ -818,6 +831,19 @@ const std::vector<Printer>& printers() {
         column("Holder", "holderIdentity contains the identity of the holder of a current lease."),
         age_column()},
        lease_cells},
+      {"policy",
+       "PodDisruptionBudget",
+       {name_column(),
+        column("Min Available",
+               "The minimum number of pods that must be available simultaneously.  This can be either an "
+               "integer or percentage."),
+        column("Max Unavailable",
+               "The maximum number of pods that may be unavailable simultaneously.  This can be either an "
+               "integer or percentage."),
+        integer_column("Allowed Disruptions",
+                       "Calculated number of pods that may be disrupted at this time."),
+        age_column()},
+       pod_disruption_budget_cells},
       {"discovery.k8s.io",
        "EndpointSlice",
        {name_column(),

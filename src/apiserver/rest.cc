@@ -13,6 +13,7 @@
 
 #include "api/openapi.h"
 #include "api/patch.h"
+#include "api/selector.h"
 #include "api/table.h"
 #include "common/log.h"
 #include "net/http_server.h"
@@ -723,6 +724,114 @@ asio::awaitable<ApiResult<json>> ResourceHandler::bind(Route route, net::ServerR
   co_return success_status(resource, route.name, "", 201);
 }
 
+namespace {
+
+constexpr const char* kBudgetViolated = "Cannot evict pod as it would violate the pod's disruption budget.";
+constexpr std::size_t kMaxDisruptedPods = 2000;  // eviction.go MaxDisruptedPodSize
+
+// errors.NewTooManyRequests with a DisruptionBudget cause.
+api::ApiError too_many_requests(const std::string& cause, int retry_after_seconds) {
+  json details = {{"causes", {{{"reason", "DisruptionBudget"}, {"message", cause}}}}};
+  if (retry_after_seconds > 0) details["retryAfterSeconds"] = retry_after_seconds;
+  return api::make_status(429, "TooManyRequests", kBudgetViolated, std::move(details));
+}
+
+bool pod_ready(const json& pod) {
+  const json* conditions = pod.contains("status") ? &pod["status"] : nullptr;
+  if (conditions == nullptr || !conditions->contains("conditions") || !(*conditions)["conditions"].is_array())
+    return false;
+  for (const auto& condition : (*conditions)["conditions"])
+    if (condition.value("type", "") == "Ready") return condition.value("status", "") == "True";
+  return false;
+}
+
+int64_t int_at(const json& object, const char* section, const char* key) {
+  if (!object.contains(section) || !object[section].is_object()) return 0;
+  const json& value = object[section].value(key, json());
+  return value.is_number_integer() ? value.get<int64_t>() : 0;
+}
+
+// checkAndDecrement: the budget after taking one disruption from it, or why
+// it cannot give one.
+ApiResult<json> take_disruption(const json& current, const std::string& pod_name, std::string now,
+                                const api::ResourceInfo& pdb_resource) {
+  const std::string name = meta_string(current, "name");
+  if (int_at(current, "status", "observedGeneration") < int_at(current, "metadata", "generation"))
+    return too_many_requests(
+        fmt::format("The disruption budget {} is still being processed by the server.", name), 10);
+  const int64_t allowed = int_at(current, "status", "disruptionsAllowed");
+  if (allowed < 0) return api::forbidden(pdb_resource, name, "pdb disruptions allowed is negative");
+  json pdb = current;
+  json& status = pdb["status"];
+  if (!status.contains("disruptedPods") || !status["disruptedPods"].is_object())
+    status["disruptedPods"] = json::object();
+  if (status["disruptedPods"].size() > kMaxDisruptedPods)
+    return api::forbidden(pdb_resource, name,
+                          "DisruptedPods map too big - too many evictions not confirmed by PDB controller");
+  if (allowed == 0)
+    return too_many_requests(
+        fmt::format("The disruption budget {} needs {} healthy pods and has {} currently", name,
+                    int_at(current, "status", "desiredHealthy"), int_at(current, "status", "currentHealthy")),
+        0);
+  status["disruptionsAllowed"] = allowed - 1;
+  status["disruptedPods"][pod_name] = std::move(now);
+  return pdb;
+}
+
+}  // namespace
+
+// pkg/registry/core/pod/storage/eviction.go (v1.32): a terminal, pending or
+// terminating pod goes without a budget check; otherwise the one budget
+// whose selector matches the pod must allow a disruption, which the eviction
+// takes (status.disruptionsAllowed - 1, the pod in disruptedPods) before the
+// pod is deleted. An unready pod may go without taking one when the budget
+// is healthy (IfHealthyBudget) or says AlwaysAllow.
+asio::awaitable<std::optional<api::ApiError>> ResourceHandler::check_disruption_budget(const json& pod,
+                                                                                       bool dry) {
+  const std::string phase = pod.contains("status") ? pod["status"].value("phase", "") : "";
+  if (phase == "Succeeded" || phase == "Failed" || phase == "Pending" ||
+      !meta_string(pod, "deletionTimestamp").empty())
+    co_return std::nullopt;
+  const auto* pdb_resource = api::ResourceRegistry::builtin().by_plural("policy", "poddisruptionbudgets");
+  const std::string ns = meta_string(pod, "namespace");
+  auto listed = co_await store_.list(*pdb_resource, ns, api::ListOptions());
+  if (!listed) co_return listed.error();
+  const json* labels = pod.contains("metadata") ? &pod["metadata"] : nullptr;
+  labels = labels != nullptr && labels->contains("labels") ? &(*labels)["labels"] : nullptr;
+  std::vector<const json*> matching;
+  for (const auto& pdb : (*listed)["items"]) {
+    const json& spec = pdb.value("spec", json::object());
+    // policy/v1: a null selector selects nothing, an empty one everything.
+    if (spec.contains("selector") && spec["selector"].is_object() &&
+        api::label_selector_matches(spec["selector"], labels))
+      matching.push_back(&pdb);
+  }
+  if (matching.empty()) co_return std::nullopt;
+  if (matching.size() > 1)
+    co_return api::internal_error(
+        "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support.");
+  const json& budget = *matching.front();
+  if (!pod_ready(pod)) {
+    const std::string policy =
+        budget.value("spec", json::object()).value("unhealthyPodEvictionPolicy", "IfHealthyBudget");
+    const int64_t desired = int_at(budget, "status", "desiredHealthy");
+    if (policy == "AlwaysAllow" || (int_at(budget, "status", "currentHealthy") >= desired && desired > 0))
+      co_return std::nullopt;
+  }
+  const std::string pod_name = meta_string(pod, "name");
+  const std::string now = api::format_timestamp(clock_.wall_now());
+  if (dry) {
+    auto taken = take_disruption(budget, pod_name, now, *pdb_resource);
+    if (!taken) co_return taken.error();
+    co_return std::nullopt;
+  }
+  auto updated = co_await store_.guaranteed_update(
+      *pdb_resource, ns, meta_string(budget, "name"),
+      [&](const json& current) { return take_disruption(current, pod_name, now, *pdb_resource); });
+  if (!updated) co_return updated.error();
+  co_return std::nullopt;
+}
+
 asio::awaitable<ApiResult<json>> ResourceHandler::evict(Route route, net::ServerRequest& request) {
   const auto& resource = *route.resource;
   auto body = parse_body(request);
@@ -738,10 +847,9 @@ asio::awaitable<ApiResult<json>> ResourceHandler::evict(Route route, net::Server
   json delete_body = body->value("deleteOptions", json::object());
   auto options = api::DeleteOptions::from_json(delete_body);
   if (!options) co_return options.error();
-  // Upstream pkg/registry/core/pod/storage/eviction.go checks the pod's
-  // PodDisruptionBudgets and answers 429 when one allows no disruption.
-  // policy/v1 budgets are not served yet, so no eviction is blocked.
-  if (!dry_run(request)) {
+  const bool dry = dry_run(request);
+  if (auto blocked = co_await check_disruption_budget(*pod, dry)) co_return *blocked;
+  if (!dry) {
     auto deleted = co_await store_.remove(resource, route.ns, route.name, *options);
     if (!deleted) co_return deleted.error();
   }

@@ -91,6 +91,9 @@ class ResourceHandler {
   asio::awaitable<api::ApiResult<nlohmann::json>> scale(Route route, net::ServerRequest& request);
   asio::awaitable<api::ApiResult<nlohmann::json>> bind(Route route, net::ServerRequest& request);
   asio::awaitable<api::ApiResult<nlohmann::json>> evict(Route route, net::ServerRequest& request);
+  // The eviction's PodDisruptionBudget check (and decrement): nullopt when
+  // the pod may go.
+  asio::awaitable<std::optional<api::ApiError>> check_disruption_budget(const nlohmann::json& pod, bool dry);
   // Create after admission: defaults, DefaultTolerationSeconds, type
   // validation, Service allocation (released again if the create fails).
   asio::awaitable<api::ApiResult<nlohmann::json>> admit_and_create(Route route, nlohmann::json object,

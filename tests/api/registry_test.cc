@@ -72,7 +72,7 @@ TEST(ResourceRegistry, DiscoveryFacts) {
   EXPECT_TRUE(registry().by_plural("", "nodes")->has_subresource("status"));
   EXPECT_FALSE(registry().by_plural("", "services")->tracks_generation);
   EXPECT_EQ(registry().by_plural("coordination.k8s.io", "leases")->api_version(), "coordination.k8s.io/v1");
-  EXPECT_EQ(registry().all().size(), 10U);
+  EXPECT_EQ(registry().all().size(), 11U);
 }
 
 }  // namespace

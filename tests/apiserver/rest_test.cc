@@ -254,6 +254,94 @@ TEST_F(RestTest, EvictionDeletesAndScaleReadsAndWritesReplicas) {
   EXPECT_EQ(get("/apis/apps/v1/namespaces/default/deployments/web").object()["spec"]["replicas"], 5);
 }
 
+// pods/eviction against a policy/v1 PodDisruptionBudget (upstream
+// eviction.go): 429 while the budget is unprocessed or allows nothing; an
+// allowed eviction takes one disruption and records the pod; a Pending pod
+// goes without a check; two budgets on one pod are a 500.
+TEST_F(RestTest, EvictionHonoursThePodDisruptionBudget) {
+  const std::string pods = "/api/v1/namespaces/default/pods/";
+  const std::string budgets = "/apis/policy/v1/namespaces/default/poddisruptionbudgets/";
+  auto running = [&](const std::string& name) {
+    ASSERT_EQ(post("/api/v1/namespaces/default/pods", pod(name, {{"app", "db"}})).status, 201u);
+    auto current = get(pods + name).object();
+    current["status"]["phase"] = "Running";
+    current["status"]["conditions"] = {{{"type", "Ready"}, {"status", "True"}}};
+    ASSERT_EQ(call("PUT", pods + name + "/status", current.dump()).status, 200u);
+  };
+  auto evict = [&](const std::string& name) {
+    json eviction = {{"apiVersion", "policy/v1"}, {"kind", "Eviction"}, {"metadata", {{"name", name}}}};
+    return post(pods + name + "/eviction", eviction);
+  };
+  running("db-1");
+  running("db-2");
+  json pdb = {{"apiVersion", "policy/v1"},
+              {"kind", "PodDisruptionBudget"},
+              {"metadata", {{"name", "db"}}},
+              {"spec", {{"minAvailable", 1}, {"selector", {{"matchLabels", {{"app", "db"}}}}}}}};
+  auto created = post("/apis/policy/v1/namespaces/default/poddisruptionbudgets", pdb);
+  ASSERT_EQ(created.status, 201u) << created.body;
+  EXPECT_EQ(created.object()["status"]["disruptionsAllowed"], 0);
+  EXPECT_EQ(created.object()["metadata"]["generation"], 1);
+
+  // Not yet observed by a disruption controller: 429, retry in 10 s.
+  auto unprocessed = evict("db-1");
+  EXPECT_EQ(unprocessed.status, 429u) << unprocessed.body;
+  EXPECT_EQ(unprocessed.object()["reason"], "TooManyRequests");
+  EXPECT_EQ(unprocessed.object()["message"],
+            "Cannot evict pod as it would violate the pod's disruption budget.");
+  EXPECT_EQ(unprocessed.object()["details"]["causes"][0]["reason"], "DisruptionBudget");
+  EXPECT_EQ(unprocessed.object()["details"]["causes"][0]["message"],
+            "The disruption budget db is still being processed by the server.");
+  EXPECT_EQ(unprocessed.object()["details"]["retryAfterSeconds"], 10);
+
+  auto status = [&](int allowed) {
+    auto current = get(budgets + "db").object();
+    current["status"] = {{"observedGeneration", 1},
+                         {"disruptionsAllowed", allowed},
+                         {"currentHealthy", 2},
+                         {"desiredHealthy", 1},
+                         {"expectedPods", 2}};
+    auto put = call("PUT", budgets + "db/status", current.dump());
+    ASSERT_EQ(put.status, 200u) << put.body;
+  };
+  status(0);
+  auto blocked = evict("db-1");
+  EXPECT_EQ(blocked.status, 429u) << blocked.body;
+  EXPECT_EQ(blocked.object()["details"]["causes"][0]["message"],
+            "The disruption budget db needs 1 healthy pods and has 2 currently");
+  EXPECT_EQ(get(pods + "db-1").status, 200u);
+
+  status(1);
+  auto allowed = evict("db-1");
+  EXPECT_EQ(allowed.status, 201u) << allowed.body;
+  EXPECT_EQ(get(pods + "db-1").status, 404u);
+  auto after = get(budgets + "db").object();
+  EXPECT_EQ(after["status"]["disruptionsAllowed"], 0) << after.dump();
+  EXPECT_TRUE(after["status"]["disruptedPods"].contains("db-1")) << after.dump();
+  EXPECT_EQ(evict("db-2").status, 429u);  // the one disruption is used up
+
+  // A Pending pod is evicted without a check; kubectl get shows the budget.
+  ASSERT_EQ(post("/api/v1/namespaces/default/pods", pod("db-3", {{"app", "db"}})).status, 201u);
+  EXPECT_EQ(evict("db-3").status, 201u);
+  auto listed = kubectl({"get", "pdb"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  EXPECT_NE(listed.out.find("MIN AVAILABLE   MAX UNAVAILABLE   ALLOWED DISRUPTIONS"), std::string::npos)
+      << listed.out;
+  EXPECT_NE(listed.out.find("N/A"), std::string::npos) << listed.out;
+
+  // Two budgets over one pod: upstream refuses with 500.
+  pdb["metadata"]["name"] = "db-too";
+  ASSERT_EQ(post("/apis/policy/v1/namespaces/default/poddisruptionbudgets", pdb).status, 201u);
+  auto ambiguous = evict("db-2");
+  EXPECT_EQ(ambiguous.status, 500u) << ambiguous.body;
+
+  // Both bounds at once is invalid.
+  pdb["metadata"]["name"] = "both";
+  pdb["spec"]["maxUnavailable"] = "50%";
+  auto invalid = post("/apis/policy/v1/namespaces/default/poddisruptionbudgets", pdb);
+  EXPECT_EQ(invalid.status, 422u) << invalid.body;
+}
+
 TEST_F(RestTest, ServicesGetAClusterIpAndNodePortsFromTheClusterRanges) {
   json service = {
       {"apiVersion", "v1"},

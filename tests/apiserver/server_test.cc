@@ -117,7 +117,7 @@ TEST_F(ApiServerProcessTest, DiscoveryServesGroupsAndResources) {
   const auto group_list =
       json::parse(apis->body);  // named: a range-for over ["groups"] of a temporary dangles
   for (const auto& g : group_list["groups"]) groups.insert(g["name"].get<std::string>());
-  EXPECT_EQ(groups, (std::set<std::string>{"apps", "coordination.k8s.io", "discovery.k8s.io"}));
+  EXPECT_EQ(groups, (std::set<std::string>{"apps", "coordination.k8s.io", "discovery.k8s.io", "policy"}));
 
   auto core = get("/api/v1");
   ASSERT_TRUE(core.ok());
