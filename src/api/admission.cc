@@ -10,6 +10,7 @@
 #include <map>
 #include <set>
 
+#include "api/selector.h"
 #include "api/validation.h"
 
 namespace shakeout::api {
@@ -808,33 +809,6 @@ void validate_pod(const json& pod, const json* old, Errors& errors) {
         "to 1 if it was previously negative)");
 }
 
-// metav1 LabelSelector semantics over a label map.
-bool selector_matches(const json& selector, const json* labels) {
-  auto label = [&](const std::string& key) -> std::optional<std::string> {
-    if (labels == nullptr) return std::nullopt;
-    auto it = labels->find(key);
-    if (it == labels->end() || !it->is_string()) return std::nullopt;
-    return it->get<std::string>();
-  };
-  if (const json* match = object_at(selector, "matchLabels"))
-    for (const auto& [key, value] : match->items())
-      if (label(key) != std::optional<std::string>(value.is_string() ? value.get<std::string>() : ""))
-        return false;
-  if (const json* exprs = array_at(selector, "matchExpressions")) {
-    for (const auto& e : *exprs) {
-      auto value = label(string_at(e, "key"));
-      std::string op = string_at(e, "operator");
-      const json* values = array_at(e, "values");
-      bool in = value && values != nullptr &&
-                std::find(values->begin(), values->end(), json(*value)) != values->end();
-      if ((op == "In" && !in) || (op == "NotIn" && in) || (op == "Exists" && !value) ||
-          (op == "DoesNotExist" && value))
-        return false;
-    }
-  }
-  return true;
-}
-
 // ValidateDeploymentSpec / ValidateReplicaSetSpec: selector, template,
 // replicas.
 void validate_workload_spec(const json& spec, Errors& errors) {
@@ -855,7 +829,7 @@ void validate_workload_spec(const json& spec, Errors& errors) {
   const json* tmpl_meta = tmpl ? object_at(*tmpl, "metadata") : nullptr;
   const json* tmpl_labels = tmpl_meta ? object_at(*tmpl_meta, "labels") : nullptr;
   validate_labels(tmpl_labels, "spec.template.metadata.labels", errors);
-  if (selector != nullptr && !selector_matches(*selector, tmpl_labels))
+  if (selector != nullptr && !label_selector_matches(*selector, tmpl_labels))
     errors.invalid("spec.template.metadata.labels", render_string_map(tmpl_labels),
                    "`selector` does not match template `labels`");
   const json* pod_spec = tmpl ? object_at(*tmpl, "spec") : nullptr;

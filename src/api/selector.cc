@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <optional>
 
 #include "api/validation.h"
 
@@ -317,6 +318,34 @@ std::string field_value(const nlohmann::json& object, std::string_view field) {
   if (at->is_boolean()) return at->get<bool>() ? "true" : "false";
   if (at->is_null()) return "";
   return at->dump();
+}
+
+bool label_selector_matches(const nlohmann::json& selector, const nlohmann::json* labels) {
+  auto label = [&](const std::string& key) -> std::optional<std::string> {
+    if (labels == nullptr || !labels->is_object()) return std::nullopt;
+    auto it = labels->find(key);
+    if (it == labels->end() || !it->is_string()) return std::nullopt;
+    return it->get<std::string>();
+  };
+  if (!selector.is_object()) return true;
+  if (auto match = selector.find("matchLabels"); match != selector.end() && match->is_object())
+    for (const auto& [key, value] : match->items())
+      if (label(key) != std::optional<std::string>(value.is_string() ? value.get<std::string>() : ""))
+        return false;
+  if (auto exprs = selector.find("matchExpressions"); exprs != selector.end() && exprs->is_array()) {
+    for (const auto& e : *exprs) {
+      if (!e.is_object()) continue;
+      auto value = label(e.value("key", ""));
+      const std::string op = e.value("operator", "");
+      const auto values = e.find("values");
+      const bool in = value && values != e.end() && values->is_array() &&
+                      std::find(values->begin(), values->end(), nlohmann::json(*value)) != values->end();
+      if ((op == "In" && !in) || (op == "NotIn" && in) || (op == "Exists" && !value) ||
+          (op == "DoesNotExist" && value))
+        return false;
+    }
+  }
+  return true;
 }
 
 }  // namespace shakeout::api

@@ -61,6 +61,11 @@ class FieldSelector {
   std::vector<FieldRequirement> requirements_;
 };
 
+// metav1.LabelSelector semantics (matchLabels and matchExpressions, as
+// upstream LabelSelectorAsSelector) over a label map; `labels` may be null
+// (no labels). An empty selector matches everything.
+bool label_selector_matches(const nlohmann::json& selector, const nlohmann::json* labels);
+
 // The value of a selectable field of `object` as upstream renders it ("" when
 // absent; booleans as "true"/"false").
 std::string field_value(const nlohmann::json& object, std::string_view field);
