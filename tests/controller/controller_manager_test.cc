@@ -150,7 +150,7 @@ class ControllerManagerTest : public ::testing::Test {
           const json status = rs.value("status", json::object());
           return rs.contains("metadata") &&
                  status.value("observedGeneration", int64_t{0}) ==
-                     rs["metadata"].value("generation", int64_t{-1}) &&
+                     rs["metadata"].value("generation", int64_t{0}) &&
                  check(status);
         },
         60s);
