@@ -43,18 +43,24 @@ class WorkQueueTest : public ::testing::Test {
         [](const std::exception_ptr& e) {
           if (e) std::rethrow_exception(e);
         });
-    io_.poll();
+    poll();
     return slot;
   }
   std::string take() {
     auto* slot = start_get();
-    io_.poll();
+    poll();
     EXPECT_TRUE(slot->has_value()) << "get() should have returned at once";
     return slot->value_or("");
   }
+  // Runs what is ready; restart() first, as a poll() that ran out of work
+  // leaves the io_context stopped.
+  void poll() {
+    io_.restart();
+    io_.poll();
+  }
   void advance(Millis d) {
     timers_.advance(d);
-    io_.poll();
+    poll();
   }
 
   asio::io_context io_;
@@ -100,7 +106,7 @@ TEST_F(WorkQueueTest, KeyInProcessingIsNotHandedOutTwiceAndIsRequeuedAfterDone) 
   auto* second = start_get();
   EXPECT_FALSE(second->has_value()) << "a key in processing must not be handed out again";
   queue_.done("ns/a");
-  io_.poll();
+  poll();
   ASSERT_TRUE(second->has_value()) << "done() re-queues a key added meanwhile";
   EXPECT_EQ(**second, "ns/a");
   queue_.done("ns/a");
@@ -111,7 +117,7 @@ TEST_F(WorkQueueTest, GetWaitsForAnAdd) {
   auto* slot = start_get();
   EXPECT_FALSE(slot->has_value());
   queue_.add("x");
-  io_.poll();
+  poll();
   ASSERT_TRUE(slot->has_value());
   EXPECT_EQ(**slot, "x");
 }
@@ -155,14 +161,14 @@ TEST_F(WorkQueueTest, ShutDownWakesWaitersDropsQueuedKeysAndIgnoresAdds) {
   auto* waiting = start_get();
   queue_.add_after("later", 10ms);
   queue_.shut_down();
-  io_.poll();
+  poll();
   ASSERT_TRUE(waiting->has_value());
   EXPECT_EQ(**waiting, "<shutdown>");
   queue_.add("x");
   advance(20ms);
   EXPECT_EQ(queue_.len(), 0u);
   auto* after = start_get();
-  io_.poll();
+  poll();
   ASSERT_TRUE(after->has_value());
   EXPECT_EQ(**after, "<shutdown>");
 }
