@@ -138,6 +138,16 @@ class ControllerManagerTest : public ::testing::Test {
     return pump([&] { return active_pods(app).size() == count; }, 60s);
   }
 
+  // PUT .../scale, again after a 409 (the controller writes the status).
+  void scale(const std::string& name, int64_t replicas) {
+    for (int attempt = 0; attempt < 20; ++attempt) {
+      auto scaled = run(client_->scale(replicasets(), "default", name, replicas));
+      if (scaled.ok()) return;
+      ASSERT_TRUE(client::is_conflict(scaled.error())) << scaled.error().message();
+    }
+    FAIL() << "scale kept conflicting";
+  }
+
   json get_replicaset(const std::string& name) {
     auto rs = run(client_->get(replicasets(), "default", name));
     return rs.ok() ? *rs : json::object();
@@ -240,11 +250,11 @@ TEST_F(ControllerManagerTest, ReplicaSetReachesScalesAndReplacesPods) {
   }
   ASSERT_TRUE(wait_for_status("web", [](const json& s) { return s.value("replicas", -1) == 3; }));
 
-  ASSERT_TRUE(run(client_->scale(replicasets(), "default", "web", 5)).ok());
+  scale("web", 5);
   ASSERT_TRUE(wait_for_pods("web", 5));
   ASSERT_TRUE(wait_for_status("web", [](const json& s) { return s.value("replicas", -1) == 5; }));
 
-  ASSERT_TRUE(run(client_->scale(replicasets(), "default", "web", 2)).ok());
+  scale("web", 2);
   ASSERT_TRUE(wait_for_pods("web", 2));
   ASSERT_TRUE(wait_for_status("web", [](const json& s) { return s.value("replicas", -1) == 2; }));
 
@@ -273,7 +283,7 @@ TEST_F(ControllerManagerTest, ScaleDownDeletesUnscheduledPodsFirst) {
     set_pod_state(name, fmt::format("10.0.0.{}", i + 1), true);
     bound.insert(name);
   }
-  ASSERT_TRUE(run(client_->scale(replicasets(), "default", "pick", 2)).ok());
+  scale("pick", 2);
   ASSERT_TRUE(wait_for_pods("pick", 2));
   std::set<std::string> left;
   for (const auto& pod : active_pods("pick")) left.insert(pod["metadata"]["name"]);
@@ -341,7 +351,7 @@ TEST_F(ControllerManagerTest, NoPodIsCreatedTwiceWhenTheLeaderIsKilled) {
   ASSERT_TRUE(wait_for_pods("ha", 5));
   // Kill the leader right after asking for more: the standby must finish
   // the job, creating only what is missing.
-  ASSERT_TRUE(run(client_->scale(replicasets(), "default", "ha", 12)).ok());
+  scale("ha", 12);
   ASSERT_TRUE(cluster_->supervisor().kill("controller-manager-1", SIGKILL).ok());
   ASSERT_TRUE(pump([&] { return !lease_holder().empty() && lease_holder() != first; }, 30s))
       << "the standby takes the Lease";
@@ -349,7 +359,7 @@ TEST_F(ControllerManagerTest, NoPodIsCreatedTwiceWhenTheLeaderIsKilled) {
   ASSERT_TRUE(wait_for_status("ha", [](const json& s) { return s.value("replicas", -1) == 12; }));
   // One more step under the new leader, so creations racing the takeover
   // have had every chance to show.
-  ASSERT_TRUE(run(client_->scale(replicasets(), "default", "ha", 14)).ok());
+  scale("ha", 14);
   ASSERT_TRUE(wait_for_pods("ha", 14));
   ASSERT_TRUE(wait_for_status("ha", [](const json& s) { return s.value("replicas", -1) == 14; }));
   ASSERT_TRUE(pump([&] { return creations() >= 14; }, 30s));
