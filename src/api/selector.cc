@@ -327,24 +327,23 @@ bool label_selector_matches(const nlohmann::json& selector, const nlohmann::json
     if (it == labels->end() || !it->is_string()) return std::nullopt;
     return it->get<std::string>();
   };
-  if (!selector.is_object()) return false;
-  if (auto match = selector.find("matchLabels"); match != selector.end() && match->is_object()) {
+  if (!selector.is_object()) return true;
+  if (auto match = selector.find("matchLabels"); match != selector.end() && match->is_object())
     for (const auto& [key, value] : match->items())
       if (label(key) != std::optional<std::string>(value.is_string() ? value.get<std::string>() : ""))
         return false;
-  }
-  auto exprs = selector.find("matchExpressions");
-  if (exprs == selector.end() || !exprs->is_array()) return true;
-  for (const auto& e : *exprs) {
-    if (!e.is_object()) return false;
-    auto value = label(e.value("key", ""));
-    const std::string op = e.value("operator", "");
-    auto values = e.find("values");
-    const bool in = value && values != e.end() && values->is_array() &&
-                    std::find(values->begin(), values->end(), nlohmann::json(*value)) != values->end();
-    if ((op == "In" && !in) || (op == "NotIn" && in) || (op == "Exists" && !value) ||
-        (op == "DoesNotExist" && value))
-      return false;
+  if (auto exprs = selector.find("matchExpressions"); exprs != selector.end() && exprs->is_array()) {
+    for (const auto& e : *exprs) {
+      if (!e.is_object()) continue;
+      auto value = label(e.value("key", ""));
+      const std::string op = e.value("operator", "");
+      const auto values = e.find("values");
+      const bool in = value && values != e.end() && values->is_array() &&
+                      std::find(values->begin(), values->end(), nlohmann::json(*value)) != values->end();
+      if ((op == "In" && !in) || (op == "NotIn" && in) || (op == "Exists" && !value) ||
+          (op == "DoesNotExist" && value))
+        return false;
+    }
   }
   return true;
 }

@@ -63,8 +63,8 @@ class FieldSelector {
 
 // Whether a metav1.LabelSelector object ({matchLabels, matchExpressions})
 // selects `labels` (a label map, or nullptr for none): upstream
-// metav1.LabelSelectorAsSelector then Matches. An empty selector ({})
-// selects everything; the caller decides what a null selector means.
+// metav1.LabelSelectorAsSelector then Matches. An empty selector ({}) selects
+// everything; a non-object one too, so callers decide what null means first.
 bool label_selector_matches(const nlohmann::json& selector, const nlohmann::json* labels);
 
 // The value of a selectable field of `object` as upstream renders it ("" when

@@ -5,7 +5,9 @@
 
 #include "apiserver/server.h"
 #include "cli/commands.h"
+#include "cluster/profile.h"
 #include "common/log.h"
+#include "controller/manager.h"
 
 namespace shakeout::cli {
 namespace {
@@ -102,6 +104,49 @@ int run(int argc, char** argv) {
   apiserver_cmd->add_option("--watch-bookmark-interval-ms", bookmark_ms, "how often watches get a BOOKMARK")
       ->capture_default_str();
 
+  controller::ManagerOptions cm_options;
+  std::string lease_duration = "15s";
+  std::string renew_deadline = "10s";
+  std::string retry_period = "2s";
+  auto* cm_cmd =
+      app.add_subcommand("controller-manager",
+                         "Role: the controller manager (replicaset, endpoint controllers), leader-elected");
+  cm_cmd->add_option("--master", cm_options.master, "API server URLs, comma-separated (failover in order)")
+      ->delimiter(',')
+      ->required();
+  cm_cmd->add_option("--token", cm_options.token, "bearer token for the API servers");
+  cm_cmd->add_option("--bind-address", cm_options.bind_address, "loopback address of /healthz and /metrics")
+      ->capture_default_str();
+  cm_cmd->add_option("--port", cm_options.port, "port of /healthz and /metrics (0 = any)")
+      ->capture_default_str();
+  cm_cmd->add_option("--leader-elect", cm_options.leader_elect, "run only while holding the leader Lease")
+      ->capture_default_str();
+  cm_cmd
+      ->add_option("--leader-elect-lease-duration", lease_duration, "how long a Lease holds without renewal")
+      ->capture_default_str();
+  cm_cmd->add_option("--leader-elect-renew-deadline", renew_deadline, "how long the leader tries to renew")
+      ->capture_default_str();
+  cm_cmd->add_option("--leader-elect-retry-period", retry_period, "wait between acquire/renew attempts")
+      ->capture_default_str();
+  cm_cmd
+      ->add_option("--leader-elect-resource-namespace", cm_options.lease_namespace, "namespace of the Lease")
+      ->capture_default_str();
+  cm_cmd->add_option("--leader-elect-resource-name", cm_options.lease_name, "name of the Lease")
+      ->capture_default_str();
+  cm_cmd
+      ->add_option("--controllers", cm_options.controllers,
+                   "controllers to run: '*' (all), 'name' to enable, '-name' to disable")
+      ->delimiter(',')
+      ->capture_default_str();
+  cm_cmd
+      ->add_option("--concurrent-replicaset-syncs", cm_options.concurrent_replicaset_syncs,
+                   "ReplicaSets synced at once")
+      ->capture_default_str();
+  cm_cmd
+      ->add_option("--concurrent-endpoint-syncs", cm_options.concurrent_endpoint_syncs,
+                   "Services whose Endpoints are synced at once")
+      ->capture_default_str();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -144,6 +189,25 @@ int run(int argc, char** argv) {
       return kExitUsage;
     }
     return apiserver::run(apiserver_options);
+  }
+  if (*cm_cmd) {
+    const std::pair<const char*, std::pair<const std::string*, Millis*>> durations[] = {
+        {"--leader-elect-lease-duration", {&lease_duration, &cm_options.lease_duration}},
+        {"--leader-elect-renew-deadline", {&renew_deadline, &cm_options.renew_deadline}},
+        {"--leader-elect-retry-period", {&retry_period, &cm_options.retry_period}}};
+    for (const auto& [flag, slot] : durations) {
+      auto parsed = cluster::parse_duration(*slot.first);
+      if (!parsed) {
+        std::fprintf(stderr, "shakeout: error: %s: %s\n", flag, parsed.error().message.c_str());
+        return kExitUsage;
+      }
+      *slot.second = *parsed;
+    }
+    if (auto valid = controller::validate(cm_options); !valid) {
+      std::fprintf(stderr, "shakeout: error: %s\n", valid.error().message.c_str());
+      return kExitUsage;
+    }
+    return controller::run(cm_options);
   }
   if (*status_cmd) return status(root, status_name, status_json);
   std::printf("shakeout %s\n", kVersion);

@@ -26,6 +26,7 @@
 #include "cluster/cluster.h"
 #include "common/async.h"
 #include "etcd/client.h"
+#include "pump.h"
 #include "test_support.h"
 
 namespace shakeout::client {
@@ -93,13 +94,7 @@ class ClientIntegrationTest : public ::testing::Test {
   }
 
   bool pump(const std::function<bool()>& done, Millis timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (!done()) {
-      if (std::chrono::steady_clock::now() > deadline) return false;
-      if (io_.stopped()) io_.restart();
-      io_.run_one_for(10ms);
-    }
-    return true;
+    return shakeout::testing::pump(io_, done, timeout);
   }
 
   // An informer on leases in "default" through `client`, recording what its

@@ -1,0 +1,477 @@
+// `shakeout controller-manager` processes against a real cluster (etcd +
+// apiserver). There is no scheduler or kubelet yet: the test plays them,
+// binding pods and writing their status (Running, Ready, podIP) through the
+// API. Every wait has a generous timeout and nothing is asserted on timing.
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include <chrono>
+#include <csignal>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "client/client.h"
+#include "cluster/cluster.h"
+#include "common/async.h"
+#include "pump.h"
+#include "test_support.h"
+
+namespace shakeout::controller {
+namespace {
+
+using namespace std::chrono_literals;
+using json = nlohmann::json;
+
+const api::ResourceInfo& res(const char* group, const char* plural) {
+  return *api::ResourceRegistry::builtin().by_plural(group, plural);
+}
+const api::ResourceInfo& pods() {
+  return res("", "pods");
+}
+const api::ResourceInfo& replicasets() {
+  return res("apps", "replicasets");
+}
+
+json make_replicaset(const std::string& name, int replicas) {
+  json rs = json::parse(R"({"apiVersion": "apps/v1", "kind": "ReplicaSet",
+    "spec": {"template": {"spec": {"containers": [{"name": "app", "image": "shakeout/app",
+                                                   "ports": [{"name": "http", "containerPort": 8080}]}]}}}})");
+  rs["metadata"]["name"] = name;
+  rs["spec"]["replicas"] = replicas;
+  rs["spec"]["selector"]["matchLabels"]["app"] = name;
+  rs["spec"]["template"]["metadata"]["labels"]["app"] = name;
+  return rs;
+}
+
+class ControllerManagerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    cluster::ClusterOptions options;
+    options.name = fmt::format("cm-{}-{}", ::getpid(), ::testing::UnitTest::GetInstance()->random_seed());
+    options.apiservers = 1;
+    options.nodes = 1;  // recorded only: no node processes exist in this step
+    options.shakeout_binary = shakeout::testing::shakeout_binary();
+    auto created = cluster::Cluster::create(io_, options);
+    ASSERT_TRUE(created.ok()) << created.error().message;
+    cluster_ = std::move(*created);
+    auto started = run_blocking(io_, cluster_->start());
+    ASSERT_TRUE(started.ok()) << started.error().describe();
+    client::Config config;
+    for (const auto& url : cluster_->apiserver_urls()) config.servers.push_back(*net::parse_endpoint(url));
+    config.bearer_token = cluster_->token("shakeout");
+    config.request_timeout = 5000ms;
+    client_ = std::make_unique<client::Client>(io_.get_executor(), config);
+  }
+
+  void TearDown() override {
+    if (watch_) watch_->cancel();
+    if (cluster_) pump([&] { return watch_done_ || !watch_; }, 5s);
+    watch_.reset();
+    client_.reset();
+    if (cluster_) run_blocking(io_, cluster_->stop());
+    cluster_.reset();
+  }
+
+  // Starts controller-manager-<index> (1-based) with fast leader election.
+  void start_controller_manager(int index) {
+    cluster::ProcessSpec spec;
+    spec.name = fmt::format("controller-manager-{}", index);
+    spec.argv = {shakeout::testing::shakeout_binary(),
+                 "controller-manager",
+                 "--master",
+                 fmt::format("{}", fmt::join(cluster_->apiserver_urls(), ",")),
+                 "--token",
+                 cluster_->token("system:kube-controller-manager"),
+                 "--bind-address",
+                 cluster_->addresses().controller_manager_ip(index),
+                 "--port",
+                 "10257",
+                 "--leader-elect-lease-duration",
+                 "750ms",
+                 "--leader-elect-renew-deadline",
+                 "500ms",
+                 "--leader-elect-retry-period",
+                 "100ms",
+                 "--log-level",
+                 "debug"};
+    spec.log_file = cluster_->run_dir().path() / (spec.name + ".log");
+    ASSERT_TRUE(cluster_->supervisor().start(spec).ok());
+  }
+
+  template <typename T>
+  T run(asio::awaitable<T> task) {
+    return run_blocking(io_, std::move(task));
+  }
+
+  bool pump(const std::function<bool()>& done, Millis timeout) {
+    return shakeout::testing::pump(io_, done, timeout);
+  }
+
+  json create(const api::ResourceInfo& resource, const json& object) {
+    auto created = run(client_->create(resource, "default", object));
+    EXPECT_TRUE(created.ok()) << created.error().message();
+    return created.ok() ? *created : json();
+  }
+
+  // Active (not terminating) pods labelled app=<app>.
+  std::vector<json> active_pods(const std::string& app) {
+    client::ListOptions options;
+    options.label_selector = "app=" + app;
+    auto list = run(client_->list(pods(), "default", options));
+    std::vector<json> out;
+    if (!list.ok()) return out;
+    for (const auto& item : (*list)["items"])
+      if (!item["metadata"].contains("deletionTimestamp")) out.push_back(item);
+    return out;
+  }
+
+  bool wait_for_pods(const std::string& app, std::size_t count) {
+    return pump([&] { return active_pods(app).size() == count; }, 60s);
+  }
+
+  // PUT .../scale, again after a 409 (the controller writes the status).
+  void scale(const std::string& name, int64_t replicas) {
+    for (int attempt = 0; attempt < 20; ++attempt) {
+      auto scaled = run(client_->scale(replicasets(), "default", name, replicas));
+      if (scaled.ok()) return;
+      ASSERT_TRUE(client::is_conflict(scaled.error())) << scaled.error().message();
+    }
+    FAIL() << "scale kept conflicting";
+  }
+
+  json get_replicaset(const std::string& name) {
+    auto rs = run(client_->get(replicasets(), "default", name));
+    return rs.ok() ? *rs : json::object();
+  }
+
+  bool wait_for_status(const std::string& name, const std::function<bool(const json& status)>& check) {
+    return pump(
+        [&] {
+          const json rs = get_replicaset(name);
+          const json status = rs.value("status", json::object());
+          return rs.contains("metadata") &&
+                 status.value("observedGeneration", int64_t{0}) ==
+                     rs["metadata"].value("generation", int64_t{0}) &&
+                 check(status);
+        },
+        60s);
+  }
+
+  // The kubelet's part: bind the pod, then write phase, podIP and Ready.
+  void set_pod_state(const std::string& name, const std::string& ip, bool ready) {
+    for (int attempt = 0; attempt < 20; ++attempt) {
+      auto pod = run(client_->get(pods(), "default", name));
+      ASSERT_TRUE(pod.ok()) << pod.error().message();
+      if (!(*pod)["spec"].contains("nodeName")) {
+        json binding = {{"apiVersion", "v1"}, {"kind", "Binding"}};
+        binding["metadata"]["name"] = name;
+        binding["target"] = {{"apiVersion", "v1"}, {"kind", "Node"}, {"name", "node-1"}};
+        auto bound = run(client_->create_subresource(pods(), "default", name, "binding", binding));
+        ASSERT_TRUE(bound.ok()) << bound.error().message();
+        continue;  // read the bound pod again
+      }
+      (*pod)["status"]["phase"] = "Running";
+      (*pod)["status"]["podIP"] = ip;
+      (*pod)["status"]["podIPs"] = json::array({{{"ip", ip}}});
+      json condition = {{"type", "Ready"}, {"status", ready ? "True" : "False"}};
+      condition["lastTransitionTime"] = "2024-01-01T00:00:00Z";
+      (*pod)["status"]["conditions"] = json::array({condition});
+      auto written = run(client_->update_status(pods(), "default", *pod));
+      if (written.ok()) return;
+      ASSERT_TRUE(client::is_conflict(written.error())) << written.error().message();
+    }
+    FAIL() << "pod status kept conflicting";
+  }
+
+  // Counts ADDED pod events in "default" from now on (a watch from the
+  // current resourceVersion).
+  void watch_pod_creations() {
+    client::ListOptions list_options;
+    auto list = run(client_->list(pods(), "default", list_options));
+    ASSERT_TRUE(list.ok());
+    client::WatchOptions options;
+    options.resource_version = (*list)["metadata"]["resourceVersion"];
+    auto stream = run(client_->watch(pods(), "default", options));
+    ASSERT_TRUE(stream.ok()) << stream.error().message();
+    watch_ = std::move(*stream);
+    asio::co_spawn(
+        io_,
+        [](client::WatchStream* stream, std::map<std::string, int>* added) -> asio::awaitable<void> {
+          for (;;) {
+            auto event = co_await stream->next();
+            if (!event.ok() || !*event) break;
+            if ((*event)->type == client::WatchEvent::Type::kAdded)
+              ++(*added)[(*event)->object["metadata"]["name"].get<std::string>()];
+          }
+        }(watch_.get(), &added_),
+        [this](const std::exception_ptr&) { watch_done_ = true; });
+  }
+
+  int creations() const {
+    int total = 0;
+    for (const auto& [name, count] : added_) total += count;
+    return total;
+  }
+
+  std::string lease_holder() {
+    auto lease =
+        run(client_->get(res("coordination.k8s.io", "leases"), "kube-system", "kube-controller-manager"));
+    if (!lease.ok()) return "";
+    return (*lease)["spec"].value("holderIdentity", "");
+  }
+
+  asio::io_context io_;
+  std::unique_ptr<cluster::Cluster> cluster_;
+  std::unique_ptr<client::Client> client_;
+  std::unique_ptr<client::WatchStream> watch_;
+  bool watch_done_ = false;
+  std::map<std::string, int> added_;  // pod name -> ADDED events
+};
+
+TEST_F(ControllerManagerTest, ReplicaSetReachesScalesAndReplacesPods) {
+  start_controller_manager(1);
+  const json rs = create(replicasets(), make_replicaset("web", 3));
+  ASSERT_TRUE(wait_for_pods("web", 3));
+  for (const auto& pod : active_pods("web")) {
+    const json& ref = pod["metadata"]["ownerReferences"][0];
+    EXPECT_EQ(ref["uid"], rs["metadata"]["uid"]);
+    EXPECT_EQ(ref["controller"], true);
+    EXPECT_EQ(ref["blockOwnerDeletion"], true);
+    EXPECT_EQ(pod["metadata"]["name"].get<std::string>().rfind("web-", 0), 0u);
+  }
+  ASSERT_TRUE(wait_for_status("web", [](const json& s) { return s.value("replicas", -1) == 3; }));
+
+  scale("web", 5);
+  ASSERT_TRUE(wait_for_pods("web", 5));
+  ASSERT_TRUE(wait_for_status("web", [](const json& s) { return s.value("replicas", -1) == 5; }));
+
+  scale("web", 2);
+  ASSERT_TRUE(wait_for_pods("web", 2));
+  ASSERT_TRUE(wait_for_status("web", [](const json& s) { return s.value("replicas", -1) == 2; }));
+
+  const std::string victim = active_pods("web")[0]["metadata"]["name"];
+  ASSERT_TRUE(run(client_->remove(pods(), "default", victim, client::DeleteOptions())).ok());
+  ASSERT_TRUE(pump(
+      [&] {
+        const auto now = active_pods("web");
+        if (now.size() != 2) return false;
+        for (const auto& pod : now)
+          if (pod["metadata"]["name"] == victim) return false;
+        return true;
+      },
+      60s))
+      << "the deleted pod is replaced";
+}
+
+TEST_F(ControllerManagerTest, ScaleDownDeletesUnscheduledPodsFirst) {
+  start_controller_manager(1);
+  create(replicasets(), make_replicaset("pick", 3));
+  ASSERT_TRUE(wait_for_pods("pick", 3));
+  auto all = active_pods("pick");
+  std::set<std::string> bound;
+  for (int i = 0; i < 2; ++i) {
+    const std::string name = all[i]["metadata"]["name"];
+    set_pod_state(name, fmt::format("10.0.0.{}", i + 1), true);
+    bound.insert(name);
+  }
+  scale("pick", 2);
+  ASSERT_TRUE(wait_for_pods("pick", 2));
+  std::set<std::string> left;
+  for (const auto& pod : active_pods("pick")) left.insert(pod["metadata"]["name"]);
+  EXPECT_EQ(left, bound) << "the unscheduled pod goes first";
+}
+
+TEST_F(ControllerManagerTest, ReplicaSetStatusFollowsPodReadiness) {
+  start_controller_manager(1);
+  json spec = make_replicaset("ready", 2);
+  spec["spec"]["minReadySeconds"] = 1;
+  create(replicasets(), spec);
+  ASSERT_TRUE(wait_for_pods("ready", 2));
+  ASSERT_TRUE(wait_for_status("ready", [](const json& s) {
+    return s.value("replicas", -1) == 2 && s.value("readyReplicas", 0) == 0 &&
+           s.value("availableReplicas", 0) == 0;
+  }));
+  auto all = active_pods("ready");
+  // Ready since long ago: available at once despite minReadySeconds.
+  set_pod_state(all[0]["metadata"]["name"], "10.0.0.1", true);
+  set_pod_state(all[1]["metadata"]["name"], "10.0.0.2", true);
+  ASSERT_TRUE(wait_for_status("ready", [](const json& s) {
+    return s.value("readyReplicas", 0) == 2 && s.value("availableReplicas", 0) == 2 &&
+           s.value("fullyLabeledReplicas", 0) == 2;
+  }));
+  set_pod_state(all[1]["metadata"]["name"], "10.0.0.2", false);
+  ASSERT_TRUE(wait_for_status("ready", [](const json& s) {
+    return s.value("readyReplicas", -1) == 1 && s.value("availableReplicas", -1) == 1;
+  }));
+}
+
+TEST_F(ControllerManagerTest, AdoptsMatchingOrphansAndReleasesPodsThatStopMatching) {
+  start_controller_manager(1);
+  json orphan = json::parse(R"({"apiVersion": "v1", "kind": "Pod",
+      "spec": {"containers": [{"name": "app", "image": "shakeout/app"}]}})");
+  orphan["metadata"]["name"] = "orphan";
+  orphan["metadata"]["labels"]["app"] = "adopt";
+  create(pods(), orphan);
+  const json rs = create(replicasets(), make_replicaset("adopt", 1));
+  auto owned_by_rs = [&](const std::string& name) {
+    auto pod = run(client_->get(pods(), "default", name));
+    if (!pod.ok()) return false;
+    for (const auto& ref : (*pod)["metadata"].value("ownerReferences", json::array()))
+      if (ref["uid"] == rs["metadata"]["uid"] && ref.value("controller", false)) return true;
+    return false;
+  };
+  ASSERT_TRUE(pump([&] { return owned_by_rs("orphan"); }, 60s)) << "the orphan is adopted";
+  ASSERT_TRUE(wait_for_status("adopt", [](const json& s) { return s.value("replicas", -1) == 1; }));
+  EXPECT_EQ(active_pods("adopt").size(), 1u) << "adopted instead of creating";
+
+  ASSERT_TRUE(run(client_->patch(pods(), "default", "orphan", client::PatchType::kMergePatch,
+                                 R"({"metadata":{"labels":{"app":"gone"}}})", ""))
+                  .ok());
+  ASSERT_TRUE(pump([&] { return !owned_by_rs("orphan"); }, 60s)) << "released once it stops matching";
+  ASSERT_TRUE(wait_for_pods("adopt", 1)) << "and replaced";
+}
+
+TEST_F(ControllerManagerTest, NoPodIsCreatedTwiceWhenTheLeaderIsKilled) {
+  start_controller_manager(1);
+  ASSERT_TRUE(pump([&] { return !lease_holder().empty(); }, 30s));
+  const std::string first = lease_holder();
+  start_controller_manager(2);  // the standby
+
+  watch_pod_creations();
+  create(replicasets(), make_replicaset("ha", 5));
+  ASSERT_TRUE(wait_for_pods("ha", 5));
+  // Kill the leader right after asking for more: the standby must finish
+  // the job, creating only what is missing.
+  scale("ha", 12);
+  ASSERT_TRUE(cluster_->supervisor().kill("controller-manager-1", SIGKILL).ok());
+  ASSERT_TRUE(pump([&] { return !lease_holder().empty() && lease_holder() != first; }, 30s))
+      << "the standby takes the Lease";
+  ASSERT_TRUE(wait_for_pods("ha", 12));
+  ASSERT_TRUE(wait_for_status("ha", [](const json& s) { return s.value("replicas", -1) == 12; }));
+  // One more step under the new leader, so creations racing the takeover
+  // have had every chance to show.
+  scale("ha", 14);
+  ASSERT_TRUE(wait_for_pods("ha", 14));
+  ASSERT_TRUE(wait_for_status("ha", [](const json& s) { return s.value("replicas", -1) == 14; }));
+  ASSERT_TRUE(pump([&] { return creations() >= 14; }, 30s));
+  EXPECT_EQ(creations(), 14) << "every creation is a missing replica";
+  EXPECT_EQ(active_pods("ha").size(), 14u);
+}
+
+TEST_F(ControllerManagerTest, SigtermReleasesTheLease) {
+  start_controller_manager(1);
+  ASSERT_TRUE(pump([&] { return !lease_holder().empty(); }, 30s));
+  const auto metrics = shakeout::testing::run_command(
+      {"curl", "-sf", fmt::format("http://{}:10257/metrics", cluster_->addresses().controller_manager_ip(1))},
+      {}, 10s);
+  EXPECT_NE(metrics.out.find("shakeout_leader_election_master_status{name=\"kube-controller-manager\"} 1"),
+            std::string::npos)
+      << metrics.out;
+  EXPECT_NE(metrics.out.find("shakeout_workqueue_adds_total"), std::string::npos);
+  const auto health = shakeout::testing::run_command(
+      {"curl", "-sf", fmt::format("http://{}:10257/healthz", cluster_->addresses().controller_manager_ip(1))},
+      {}, 10s);
+  EXPECT_EQ(health.out, "ok");
+  ASSERT_TRUE(run(cluster_->supervisor().stop("controller-manager-1")).ok());
+  auto info = cluster_->supervisor().info("controller-manager-1");
+  ASSERT_TRUE(info && info->last_exit);
+  EXPECT_FALSE(info->last_exit->signaled) << "exited on SIGTERM by itself";
+  EXPECT_EQ(info->last_exit->code, 0);
+  EXPECT_EQ(lease_holder(), "") << "released on the way out";
+}
+
+TEST_F(ControllerManagerTest, EndpointsFollowPodReadiness) {
+  start_controller_manager(1);
+  json service = json::parse(R"({"apiVersion": "v1", "kind": "Service",
+      "spec": {"selector": {"app": "ep"}, "ports": [{"name": "web", "port": 80, "targetPort": "http"}]}})");
+  service["metadata"]["name"] = "ep";
+  create(res("", "services"), service);
+  json manual = json::parse(R"({"apiVersion": "v1", "kind": "Service", "spec": {"ports": [{"port": 81}]}})");
+  manual["metadata"]["name"] = "manual";
+  create(res("", "services"), manual);
+  json manual_endpoints = json::parse(R"({"apiVersion": "v1", "kind": "Endpoints",
+      "subsets": [{"addresses": [{"ip": "192.0.2.1"}], "ports": [{"port": 81}]}]})");
+  manual_endpoints["metadata"]["name"] = "manual";
+  create(res("", "endpoints"), manual_endpoints);
+
+  json pod = json::parse(R"({"apiVersion": "v1", "kind": "Pod",
+      "spec": {"containers": [{"name": "app", "image": "shakeout/app",
+                               "ports": [{"name": "http", "containerPort": 8080}]}]}})");
+  pod["metadata"]["labels"]["app"] = "ep";
+  for (const char* name : {"ep-a", "ep-b"}) {
+    pod["metadata"]["name"] = name;
+    create(pods(), pod);
+  }
+  set_pod_state("ep-a", "10.0.0.1", true);
+  set_pod_state("ep-b", "10.0.0.2", false);
+
+  auto endpoints = [&] {
+    auto ep = run(client_->get(res("", "endpoints"), "default", "ep"));
+    return ep.ok() ? *ep : json::object();
+  };
+  // ip -> "ready" | "notReady", and every subset's ports.
+  auto addresses = [&](json* ports) {
+    std::map<std::string, std::string> out;
+    for (const auto& subset : endpoints().value("subsets", json::array())) {
+      for (const auto& a : subset.value("addresses", json::array())) out[a["ip"]] = "ready";
+      for (const auto& a : subset.value("notReadyAddresses", json::array())) out[a["ip"]] = "notReady";
+      if (ports != nullptr) *ports = subset.value("ports", json::array());
+    }
+    return out;
+  };
+  using Addresses = std::map<std::string, std::string>;
+  ASSERT_TRUE(pump(
+      [&] {
+        return addresses(nullptr) == Addresses{{"10.0.0.1", "ready"}, {"10.0.0.2", "notReady"}};
+      },
+      60s))
+      << endpoints().dump();
+  json ports;
+  addresses(&ports);
+  ASSERT_EQ(ports.size(), 1u);
+  EXPECT_EQ(ports[0]["port"], 8080) << "the named targetPort resolves to the container port";
+  EXPECT_EQ(ports[0]["name"], "web");
+  const json subset = endpoints()["subsets"][0];
+  EXPECT_EQ(subset["addresses"][0]["nodeName"], "node-1");
+  EXPECT_EQ(subset["addresses"][0]["targetRef"]["name"], "ep-a");
+
+  set_pod_state("ep-a", "10.0.0.1", false);
+  set_pod_state("ep-b", "10.0.0.2", true);
+  ASSERT_TRUE(pump(
+      [&] {
+        return addresses(nullptr) == Addresses{{"10.0.0.1", "notReady"}, {"10.0.0.2", "ready"}};
+      },
+      60s))
+      << endpoints().dump();
+
+  client::DeleteOptions now;
+  now.grace_period_seconds = 0;
+  ASSERT_TRUE(run(client_->remove(pods(), "default", "ep-b", now)).ok());
+  ASSERT_TRUE(pump(
+      [&] {
+        return addresses(nullptr) == Addresses{{"10.0.0.1", "notReady"}};
+      },
+      60s))
+      << endpoints().dump();
+
+  auto kept = run(client_->get(res("", "endpoints"), "default", "manual"));
+  ASSERT_TRUE(kept.ok());
+  EXPECT_EQ((*kept)["subsets"][0]["addresses"][0]["ip"], "192.0.2.1")
+      << "a Service without selector is left alone";
+
+  ASSERT_TRUE(run(client_->remove(res("", "services"), "default", "ep", client::DeleteOptions())).ok());
+  ASSERT_TRUE(pump([&] { return !endpoints().contains("metadata"); }, 60s))
+      << "its Endpoints go with the Service";
+}
+
+}  // namespace
+}  // namespace shakeout::controller
