@@ -2,10 +2,14 @@
 
 #include <cstdio>
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include "apiserver/server.h"
 #include "cli/commands.h"
+#include "cluster/profile.h"
 #include "common/log.h"
+#include "scheduler/scheduler.h"
 
 namespace shakeout::cli {
 namespace {
@@ -15,6 +19,30 @@ constexpr const char* kVersion = "0.1.0";
 void add_log_level(CLI::App& app, std::string& level) {
   app.add_option("--log-level", level, "debug|info|warn|error|off")
       ->check(CLI::IsMember({"debug", "info", "warn", "error", "off"}));
+}
+
+// A Go duration flag ("15s", "750ms") kept as text until parse_durations().
+struct DurationFlag {
+  const char* name;
+  std::string text;
+  Millis* target;
+};
+
+void add_duration(CLI::App* app, DurationFlag& flag, const std::string& help) {
+  app->add_option(flag.name, flag.text, help)->capture_default_str();
+}
+
+// Parses every flag's text into its target; false after printing the first error.
+bool parse_durations(std::vector<DurationFlag>& flags) {
+  for (auto& flag : flags) {
+    auto parsed = cluster::parse_duration(flag.text);
+    if (!parsed) {
+      std::fprintf(stderr, "shakeout: error: %s: %s\n", flag.name, parsed.error().message.c_str());
+      return false;
+    }
+    *flag.target = *parsed;
+  }
+  return true;
 }
 
 }  // namespace
@@ -102,6 +130,46 @@ int run(int argc, char** argv) {
   apiserver_cmd->add_option("--watch-bookmark-interval-ms", bookmark_ms, "how often watches get a BOOKMARK")
       ->capture_default_str();
 
+  scheduler::Options scheduler_options;
+  auto* scheduler_cmd = app.add_subcommand("scheduler", "Role: kube-scheduler, binds pending pods to nodes");
+  scheduler_cmd
+      ->add_option("--master", scheduler_options.master, "API server URLs (http://host:port), in order")
+      ->delimiter(',')
+      ->required();
+  scheduler_cmd->add_option("--token", scheduler_options.token, "bearer token for the API server");
+  scheduler_cmd
+      ->add_option("--bind-address", scheduler_options.bind_address,
+                   "loopback address for /healthz and /metrics")
+      ->capture_default_str();
+  scheduler_cmd->add_option("--port", scheduler_options.port, "port for /healthz and /metrics (0 = any)")
+      ->capture_default_str();
+  scheduler_cmd
+      ->add_flag("--leader-elect", scheduler_options.leader_elect,
+                 "elect a leader over a Lease (--leader-elect=false to turn off)")
+      ->capture_default_str();
+  scheduler_cmd
+      ->add_option("--leader-elect-resource-namespace", scheduler_options.lock_namespace,
+                   "namespace of the Lease")
+      ->capture_default_str();
+  scheduler_cmd->add_option("--leader-elect-resource-name", scheduler_options.lock_name, "name of the Lease")
+      ->capture_default_str();
+  std::vector<DurationFlag> scheduler_durations = {
+      {"--leader-elect-lease-duration", "15s", &scheduler_options.lease_duration},
+      {"--leader-elect-renew-deadline", "10s", &scheduler_options.renew_deadline},
+      {"--leader-elect-retry-period", "2s", &scheduler_options.retry_period},
+      {"--pod-initial-backoff", "1s", &scheduler_options.pod_initial_backoff},
+      {"--pod-max-backoff", "10s", &scheduler_options.pod_max_backoff},
+      {"--pod-max-in-unschedulable-pods-duration", "5m", &scheduler_options.pod_max_in_unschedulable},
+  };
+  add_duration(scheduler_cmd, scheduler_durations[0], "how long a Lease is valid without renewal");
+  add_duration(scheduler_cmd, scheduler_durations[1], "the leader gives up if it cannot renew by then");
+  add_duration(scheduler_cmd, scheduler_durations[2], "how often candidates try and the leader renews");
+  add_duration(scheduler_cmd, scheduler_durations[3],
+               "backoff after a pod's first failed attempt (doubling)");
+  add_duration(scheduler_cmd, scheduler_durations[4], "maximum backoff of a pod");
+  add_duration(scheduler_cmd, scheduler_durations[5],
+               "retry an unschedulable pod after this even without events");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -144,6 +212,14 @@ int run(int argc, char** argv) {
       return kExitUsage;
     }
     return apiserver::run(apiserver_options);
+  }
+  if (*scheduler_cmd) {
+    if (!parse_durations(scheduler_durations)) return kExitUsage;
+    if (auto valid = scheduler::validate(scheduler_options); !valid) {
+      std::fprintf(stderr, "shakeout: error: %s\n", valid.error().message.c_str());
+      return kExitUsage;
+    }
+    return scheduler::run(scheduler_options);
   }
   if (*status_cmd) return status(root, status_name, status_json);
   std::printf("shakeout %s\n", kVersion);
