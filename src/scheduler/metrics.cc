@@ -32,7 +32,7 @@ SchedulerMetrics::SchedulerMetrics()
                              .Register(*registry_);
   families_->leader = &prometheus::BuildGauge()
                            .Name("shakeout_scheduler_leader_election_master_status")
-                           .Help("1 while this scheduler holds the leader Lease, 0 otherwise.")
+                           .Help("Whether this scheduler holds the leader Lease (1) or not (0).")
                            .Register(*registry_)
                            .Add({});
   // Every series exists from the start, so a scrape sees zeros, not gaps.
