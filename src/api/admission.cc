@@ -10,6 +10,7 @@
 #include <map>
 #include <set>
 
+#include "api/quantity.h"
 #include "api/selector.h"
 #include "api/validation.h"
 
@@ -327,40 +328,6 @@ void default_endpoint_slice(json& slice) {
     default_value(p, "name", "");
     default_value(p, "protocol", "TCP");
   });
-}
-
-// ---------------------------------------------------------------------------
-// Quantities and QoS (pkg/apis/core/helper/qos/qos.go).
-
-// A resource.Quantity as a double ("100m" = 0.1, "1Gi" = 2^30); nullopt when
-// it does not parse.
-std::optional<double> parse_quantity(const json& value) {
-  if (value.is_number()) return value.get<double>();
-  if (!value.is_string()) return std::nullopt;
-  const std::string text = value.get<std::string>();
-  char* end = nullptr;
-  double number = std::strtod(text.c_str(), &end);
-  if (end == text.c_str()) return std::nullopt;
-  const std::string suffix(end);
-  static const std::map<std::string, double> kSuffixes = {
-      {"", 1},
-      {"m", 1e-3},
-      {"k", 1e3},
-      {"M", 1e6},
-      {"G", 1e9},
-      {"T", 1e12},
-      {"P", 1e15},
-      {"E", 1e18},
-      {"Ki", 1024.0},
-      {"Mi", std::pow(1024.0, 2)},
-      {"Gi", std::pow(1024.0, 3)},
-      {"Ti", std::pow(1024.0, 4)},
-      {"Pi", std::pow(1024.0, 5)},
-      {"Ei", std::pow(1024.0, 6)},
-  };
-  auto it = kSuffixes.find(suffix);
-  if (it == kSuffixes.end()) return std::nullopt;
-  return number * it->second;
 }
 
 // ---------------------------------------------------------------------------
@@ -1138,12 +1105,13 @@ std::string pod_qos_class(const json& pod) {
         if (map == nullptr) continue;
         for (const auto& [name, value] : map->items()) {
           if (name != "cpu" && name != "memory") continue;  // QoS compute resources
-          auto quantity = parse_quantity(value);
-          if (!quantity || *quantity == 0) continue;
+          auto parsed = quantity_of(value);
+          if (!parsed || parsed->milli_value() == 0) continue;
+          const double quantity = parsed->as_double();
           if (std::string(kind) == "requests") {
-            requests[name] += *quantity;
+            requests[name] += quantity;
           } else {
-            limits[name] += *quantity;
+            limits[name] += quantity;
             limits_found.insert(name);
           }
         }

@@ -2,12 +2,15 @@
 
 #include <cstdio>
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include "apiserver/server.h"
 #include "cli/commands.h"
 #include "cluster/profile.h"
 #include "common/log.h"
 #include "controller/manager.h"
+#include "scheduler/scheduler.h"
 
 namespace shakeout::cli {
 namespace {
@@ -17,6 +20,30 @@ constexpr const char* kVersion = "0.1.0";
 void add_log_level(CLI::App& app, std::string& level) {
   app.add_option("--log-level", level, "debug|info|warn|error|off")
       ->check(CLI::IsMember({"debug", "info", "warn", "error", "off"}));
+}
+
+// A Go duration flag ("15s", "750ms") kept as text until parse_durations().
+struct DurationFlag {
+  const char* name;
+  std::string text;
+  Millis* target;
+};
+
+void add_duration(CLI::App* app, DurationFlag& flag, const std::string& help) {
+  app->add_option(flag.name, flag.text, help)->capture_default_str();
+}
+
+// Parses every flag's text into its target; false after printing the first error.
+bool parse_durations(std::vector<DurationFlag>& flags) {
+  for (auto& flag : flags) {
+    auto parsed = cluster::parse_duration(flag.text);
+    if (!parsed) {
+      std::fprintf(stderr, "shakeout: error: %s: %s\n", flag.name, parsed.error().message.c_str());
+      return false;
+    }
+    *flag.target = *parsed;
+  }
+  return true;
 }
 
 }  // namespace
@@ -105,9 +132,6 @@ int run(int argc, char** argv) {
       ->capture_default_str();
 
   controller::ManagerOptions cm_options;
-  std::string lease_duration = "15s";
-  std::string renew_deadline = "10s";
-  std::string retry_period = "2s";
   auto* cm_cmd =
       app.add_subcommand("controller-manager",
                          "Role: the controller manager (replicaset, endpoint controllers), leader-elected");
@@ -121,13 +145,14 @@ int run(int argc, char** argv) {
       ->capture_default_str();
   cm_cmd->add_option("--leader-elect", cm_options.leader_elect, "run only while holding the leader Lease")
       ->capture_default_str();
-  cm_cmd
-      ->add_option("--leader-elect-lease-duration", lease_duration, "how long a Lease holds without renewal")
-      ->capture_default_str();
-  cm_cmd->add_option("--leader-elect-renew-deadline", renew_deadline, "how long the leader tries to renew")
-      ->capture_default_str();
-  cm_cmd->add_option("--leader-elect-retry-period", retry_period, "wait between acquire/renew attempts")
-      ->capture_default_str();
+  std::vector<DurationFlag> cm_durations = {
+      {"--leader-elect-lease-duration", "15s", &cm_options.lease_duration},
+      {"--leader-elect-renew-deadline", "10s", &cm_options.renew_deadline},
+      {"--leader-elect-retry-period", "2s", &cm_options.retry_period},
+  };
+  add_duration(cm_cmd, cm_durations[0], "how long a Lease is valid without renewal");
+  add_duration(cm_cmd, cm_durations[1], "the leader gives up if it cannot renew by then");
+  add_duration(cm_cmd, cm_durations[2], "how often candidates try and the leader renews");
   cm_cmd
       ->add_option("--leader-elect-resource-namespace", cm_options.lease_namespace, "namespace of the Lease")
       ->capture_default_str();
@@ -146,6 +171,46 @@ int run(int argc, char** argv) {
       ->add_option("--concurrent-endpoint-syncs", cm_options.concurrent_endpoint_syncs,
                    "Services whose Endpoints are synced at once")
       ->capture_default_str();
+
+  scheduler::Options scheduler_options;
+  auto* scheduler_cmd = app.add_subcommand("scheduler", "Role: kube-scheduler, binds pending pods to nodes");
+  scheduler_cmd
+      ->add_option("--master", scheduler_options.master, "API server URLs (http://host:port), in order")
+      ->delimiter(',')
+      ->required();
+  scheduler_cmd->add_option("--token", scheduler_options.token, "bearer token for the API server");
+  scheduler_cmd
+      ->add_option("--bind-address", scheduler_options.bind_address,
+                   "loopback address for /healthz and /metrics")
+      ->capture_default_str();
+  scheduler_cmd->add_option("--port", scheduler_options.port, "port for /healthz and /metrics (0 = any)")
+      ->capture_default_str();
+  scheduler_cmd
+      ->add_flag("--leader-elect", scheduler_options.leader_elect,
+                 "elect a leader over a Lease (--leader-elect=false to turn off)")
+      ->capture_default_str();
+  scheduler_cmd
+      ->add_option("--leader-elect-resource-namespace", scheduler_options.lock_namespace,
+                   "namespace of the Lease")
+      ->capture_default_str();
+  scheduler_cmd->add_option("--leader-elect-resource-name", scheduler_options.lock_name, "name of the Lease")
+      ->capture_default_str();
+  std::vector<DurationFlag> scheduler_durations = {
+      {"--leader-elect-lease-duration", "15s", &scheduler_options.lease_duration},
+      {"--leader-elect-renew-deadline", "10s", &scheduler_options.renew_deadline},
+      {"--leader-elect-retry-period", "2s", &scheduler_options.retry_period},
+      {"--pod-initial-backoff", "1s", &scheduler_options.pod_initial_backoff},
+      {"--pod-max-backoff", "10s", &scheduler_options.pod_max_backoff},
+      {"--pod-max-in-unschedulable-pods-duration", "5m", &scheduler_options.pod_max_in_unschedulable},
+  };
+  add_duration(scheduler_cmd, scheduler_durations[0], "how long a Lease is valid without renewal");
+  add_duration(scheduler_cmd, scheduler_durations[1], "the leader gives up if it cannot renew by then");
+  add_duration(scheduler_cmd, scheduler_durations[2], "how often candidates try and the leader renews");
+  add_duration(scheduler_cmd, scheduler_durations[3],
+               "backoff after a pod's first failed attempt (doubling)");
+  add_duration(scheduler_cmd, scheduler_durations[4], "maximum backoff of a pod");
+  add_duration(scheduler_cmd, scheduler_durations[5],
+               "retry an unschedulable pod after this even without events");
 
   try {
     app.parse(argc, argv);
@@ -191,23 +256,20 @@ int run(int argc, char** argv) {
     return apiserver::run(apiserver_options);
   }
   if (*cm_cmd) {
-    const std::pair<const char*, std::pair<const std::string*, Millis*>> durations[] = {
-        {"--leader-elect-lease-duration", {&lease_duration, &cm_options.lease_duration}},
-        {"--leader-elect-renew-deadline", {&renew_deadline, &cm_options.renew_deadline}},
-        {"--leader-elect-retry-period", {&retry_period, &cm_options.retry_period}}};
-    for (const auto& [flag, slot] : durations) {
-      auto parsed = cluster::parse_duration(*slot.first);
-      if (!parsed) {
-        std::fprintf(stderr, "shakeout: error: %s: %s\n", flag, parsed.error().message.c_str());
-        return kExitUsage;
-      }
-      *slot.second = *parsed;
-    }
+    if (!parse_durations(cm_durations)) return kExitUsage;
     if (auto valid = controller::validate(cm_options); !valid) {
       std::fprintf(stderr, "shakeout: error: %s\n", valid.error().message.c_str());
       return kExitUsage;
     }
     return controller::run(cm_options);
+  }
+  if (*scheduler_cmd) {
+    if (!parse_durations(scheduler_durations)) return kExitUsage;
+    if (auto valid = scheduler::validate(scheduler_options); !valid) {
+      std::fprintf(stderr, "shakeout: error: %s\n", valid.error().message.c_str());
+      return kExitUsage;
+    }
+    return scheduler::run(scheduler_options);
   }
   if (*status_cmd) return status(root, status_name, status_json);
   std::printf("shakeout %s\n", kVersion);
