@@ -1,6 +1,7 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -34,6 +35,20 @@ void add_duration(CLI::App* app, DurationFlag& flag, const std::string& help) {
 }
 
 // Parses every flag's text into its target; false after printing the first error.
+// --token-file: the first line of the file becomes the token (so it is not
+// in the process's argv); an unreadable or empty file is a usage error.
+bool read_token_file(const std::string& path, std::string& token) {
+  if (path.empty()) return true;
+  std::ifstream in(path);
+  std::string line;
+  if (!in || !std::getline(in, line) || line.empty()) {
+    std::fprintf(stderr, "shakeout: error: --token-file: cannot read a token from %s\n", path.c_str());
+    return false;
+  }
+  token = line;
+  return true;
+}
+
 bool parse_durations(std::vector<DurationFlag>& flags) {
   for (auto& flag : flags) {
     auto parsed = cluster::parse_duration(flag.text);
@@ -68,6 +83,16 @@ int run(int argc, char** argv) {
       ->capture_default_str();
   up_cmd->add_option("--apiservers", up_options.cluster.apiservers, "API server replicas")
       ->check(CLI::Range(1, cluster::AddressPlan::kMaxMembers))
+      ->capture_default_str();
+  up_cmd
+      ->add_option("--controller-managers", up_options.cluster.controller_managers,
+                   "controller-manager replicas (leader-elected; 0 = none)")
+      ->check(CLI::Range(0, cluster::AddressPlan::kMaxMembers))
+      ->capture_default_str();
+  up_cmd
+      ->add_option("--schedulers", up_options.cluster.schedulers,
+                   "scheduler replicas (leader-elected; 0 = none)")
+      ->check(CLI::Range(0, cluster::AddressPlan::kMaxMembers))
       ->capture_default_str();
   up_cmd->add_option("--profile", profile_name, "timing profile: fast or kubernetes")
       ->check(CLI::IsMember({"fast", "kubernetes"}))
@@ -139,6 +164,9 @@ int run(int argc, char** argv) {
       ->delimiter(',')
       ->required();
   cm_cmd->add_option("--token", cm_options.token, "bearer token for the API servers");
+  std::string cm_token_file;
+  cm_cmd->add_option("--token-file", cm_token_file,
+                     "file whose first line is the bearer token (not in argv)");
   cm_cmd->add_option("--bind-address", cm_options.bind_address, "loopback address of /healthz and /metrics")
       ->capture_default_str();
   cm_cmd->add_option("--port", cm_options.port, "port of /healthz and /metrics (0 = any)")
@@ -179,6 +207,9 @@ int run(int argc, char** argv) {
       ->delimiter(',')
       ->required();
   scheduler_cmd->add_option("--token", scheduler_options.token, "bearer token for the API server");
+  std::string scheduler_token_file;
+  scheduler_cmd->add_option("--token-file", scheduler_token_file,
+                            "file whose first line is the bearer token (not in argv)");
   scheduler_cmd
       ->add_option("--bind-address", scheduler_options.bind_address,
                    "loopback address for /healthz and /metrics")
@@ -256,7 +287,8 @@ int run(int argc, char** argv) {
     return apiserver::run(apiserver_options);
   }
   if (*cm_cmd) {
-    if (!parse_durations(cm_durations)) return kExitUsage;
+    if (!parse_durations(cm_durations) || !read_token_file(cm_token_file, cm_options.token))
+      return kExitUsage;
     if (auto valid = controller::validate(cm_options); !valid) {
       std::fprintf(stderr, "shakeout: error: %s\n", valid.error().message.c_str());
       return kExitUsage;
@@ -264,7 +296,9 @@ int run(int argc, char** argv) {
     return controller::run(cm_options);
   }
   if (*scheduler_cmd) {
-    if (!parse_durations(scheduler_durations)) return kExitUsage;
+    if (!parse_durations(scheduler_durations) ||
+        !read_token_file(scheduler_token_file, scheduler_options.token))
+      return kExitUsage;
     if (auto valid = scheduler::validate(scheduler_options); !valid) {
       std::fprintf(stderr, "shakeout: error: %s\n", valid.error().message.c_str());
       return kExitUsage;

@@ -88,6 +88,14 @@ std::string summary(Cluster& cluster, Millis boot_time, const std::string& leade
   for (size_t i = 0; i < apiservers.size(); ++i) {
     out += fmt::format("  {:<12} {}\n", fmt::format("apiserver-{}", i + 1), apiservers[i]);
   }
+  for (int i = 1; i <= opts.controller_managers && !apiservers.empty(); ++i) {
+    out += fmt::format("  {:<12} http://{}/metrics\n", fmt::format("controller-manager-{}", i),
+                       cluster.controller_manager_endpoint(i).to_string());
+  }
+  for (int i = 1; i <= opts.schedulers && !apiservers.empty(); ++i) {
+    out += fmt::format("  {:<12} http://{}/metrics\n", fmt::format("scheduler-{}", i),
+                       cluster.scheduler_endpoint(i).to_string());
+  }
   for (const auto& node : cluster.record().nodes) {
     out += fmt::format("  {:<12} node IP {:<18} pod CIDR {}\n", node.name, node.ip, node.pod_cidr);
   }

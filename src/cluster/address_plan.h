@@ -20,6 +20,8 @@ class AddressPlan {
   static constexpr int kEtcdClientPort = 2379;
   static constexpr int kEtcdPeerPort = 2380;
   static constexpr int kApiserverPort = 6443;
+  static constexpr int kControllerManagerPort = 10257;  // upstream's secure port numbers
+  static constexpr int kSchedulerPort = 10259;
   static constexpr int kMinSubnet = 1;
   static constexpr int kMaxSubnet = 254;
   static constexpr int kMaxMembers = 9;  // etcd / apiserver / controller replicas

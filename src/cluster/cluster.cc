@@ -35,6 +35,14 @@ Status validate(const ClusterOptions& options) {
     return make_error(ErrorCode::kInvalidArgument, fmt::format("apiservers: must be 0..{}, got {}",
                                                                AddressPlan::kMaxMembers, options.apiservers));
   }
+  for (const auto& [field, count] :
+       {std::pair<const char*, int>{"controller-managers", options.controller_managers},
+        std::pair<const char*, int>{"schedulers", options.schedulers}}) {
+    if (count < 0 || count > AddressPlan::kMaxMembers) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        fmt::format("{}: must be 0..{}, got {}", field, AddressPlan::kMaxMembers, count));
+    }
+  }
   if (options.start_timeout.count() <= 0) {
     return make_error(ErrorCode::kInvalidArgument, "start timeout must be positive");
   }
@@ -99,6 +107,18 @@ void Cluster::write_record(const std::string& state) {
         p.addresses = {{"url", urls[i]}};
       }
     }
+    for (int i = 1; i <= options_.controller_managers; ++i) {
+      if (info.name == fmt::format("controller-manager-{}", i)) {
+        p.role = "controller-manager";
+        p.addresses = {{"metrics", "http://" + controller_manager_endpoint(i).to_string()}};
+      }
+    }
+    for (int i = 1; i <= options_.schedulers; ++i) {
+      if (info.name == fmt::format("scheduler-{}", i)) {
+        p.role = "scheduler";
+        p.addresses = {{"metrics", "http://" + scheduler_endpoint(i).to_string()}};
+      }
+    }
     record_.processes.push_back(std::move(p));
   }
   if (auto written = run_dir_.write_record(record_); !written) {
@@ -128,6 +148,7 @@ asio::awaitable<Status> Cluster::start() {
     }
   }
   if (auto apiservers = co_await start_apiservers(); !apiservers) co_return apiservers;
+  if (auto control_plane = co_await start_control_plane(); !control_plane) co_return control_plane;
   write_record("ready");
   co_return Status{};
 }
@@ -181,6 +202,91 @@ ProcessSpec Cluster::apiserver_spec(int index) const {
   return spec;
 }
 
+net::Endpoint Cluster::controller_manager_endpoint(int index) const {
+  net::Endpoint endpoint;
+  endpoint.host = addresses_.controller_manager_ip(index);
+  endpoint.port = AddressPlan::kControllerManagerPort;
+  return endpoint;
+}
+
+net::Endpoint Cluster::scheduler_endpoint(int index) const {
+  net::Endpoint endpoint;
+  endpoint.host = addresses_.scheduler_ip(index);
+  endpoint.port = AddressPlan::kSchedulerPort;
+  return endpoint;
+}
+
+// `shakeout controller-manager` or `shakeout scheduler` replica `index`:
+// every apiserver in failover order, the component's own token, and the
+// profile's leader-election timings.
+ProcessSpec Cluster::control_plane_spec(const std::string& role, int index) const {
+  const bool scheduler = role == "scheduler";
+  const net::Endpoint endpoint = scheduler ? scheduler_endpoint(index) : controller_manager_endpoint(index);
+  auto ms = [&](const char* name) { return fmt::format("{}ms", options_.profile.duration(name).count()); };
+  ProcessSpec spec;
+  spec.name = fmt::format("{}-{}", role, index);
+  spec.argv = {options_.shakeout_binary,
+               role,
+               "--master",
+               fmt::format("{}", fmt::join(apiserver_urls(), ",")),
+               "--token-file",
+               token_file_of(scheduler ? "system:kube-scheduler" : "system:kube-controller-manager").string(),
+               "--bind-address",
+               endpoint.host,
+               "--port",
+               std::to_string(endpoint.port),
+               "--leader-elect-lease-duration",
+               ms("leader-elect-lease-duration"),
+               "--leader-elect-renew-deadline",
+               ms("leader-elect-renew-deadline"),
+               "--leader-elect-retry-period",
+               ms("leader-elect-retry-period")};
+  spec.log_file = run_dir_.log_file(spec.name);
+  return spec;
+}
+
+// Controller managers and schedulers start together once the apiservers are
+// ready; each is ready when its /healthz answers 200 (leader or standby).
+asio::awaitable<Status> Cluster::start_control_plane() {
+  if (options_.apiservers == 0) co_return Status{};
+  std::vector<std::pair<std::string, net::Endpoint>> started;
+  for (int i = 1; i <= options_.controller_managers; ++i) {
+    auto spec = control_plane_spec("controller-manager", i);
+    if (auto ok = supervisor_.start(spec); !ok) co_return ok;
+    started.emplace_back(spec.name, controller_manager_endpoint(i));
+  }
+  for (int i = 1; i <= options_.schedulers; ++i) {
+    auto spec = control_plane_spec("scheduler", i);
+    if (auto ok = supervisor_.start(spec); !ok) co_return ok;
+    started.emplace_back(spec.name, scheduler_endpoint(i));
+  }
+  write_record("starting");
+  for (const auto& [name, endpoint] : started) {
+    auto ready = co_await wait_healthy(name, endpoint, "/healthz");
+    if (!ready) co_return ready;
+  }
+  co_return Status{};
+}
+
+// Polls http://endpoint/`path` until 200 through the supervisor (which fails
+// fast when the process exits).
+asio::awaitable<Status> Cluster::wait_healthy(std::string name, net::Endpoint endpoint, std::string path) {
+  // An explicit config: g++ 12 destroys a defaulted class-type argument twice
+  // in a coroutine body.
+  net::HttpClientConfig http_config;
+  http_config.connect_timeout = Millis{200};
+  net::HttpClient http(co_await asio::this_coro::executor, http_config);
+  auto check = [&http, endpoint, path]() -> asio::awaitable<bool> {
+    net::HttpRequest request;
+    request.target = path;
+    auto response = co_await http.request(endpoint, std::move(request), Millis{1000});
+    co_return response.ok() && response->status == 200;
+  };
+  auto ready = co_await supervisor_.wait_ready(name, check, options_.start_timeout);
+  if (!ready) co_return make_error(ready.error().code, fmt::format("{}: {}", name, ready.error().message));
+  co_return Status{};
+}
+
 // API servers start together once etcd is ready; each is ready when its
 // /readyz answers 200 (it reaches etcd).
 asio::awaitable<Status> Cluster::start_apiservers() {
@@ -195,24 +301,12 @@ asio::awaitable<Status> Cluster::start_apiservers() {
   if (options_.apiservers > 0) {
     if (auto written = write_kubeconfig(); !written) co_return written;
   }
-  // An explicit config: g++ 12 destroys a defaulted class-type argument twice
-  // in a coroutine body.
-  net::HttpClientConfig http_config;
-  http_config.connect_timeout = Millis{200};
-  net::HttpClient http(co_await asio::this_coro::executor, http_config);
   for (int i = 1; i <= options_.apiservers; ++i) {
     net::Endpoint endpoint;
     endpoint.host = addresses_.apiserver_ip(i);
     endpoint.port = AddressPlan::kApiserverPort;
-    auto check = [&http, endpoint]() -> asio::awaitable<bool> {
-      net::HttpRequest request;
-      request.target = "/readyz";
-      auto response = co_await http.request(endpoint, std::move(request), Millis{1000});
-      co_return response.ok() && response->status == 200;
-    };
-    const auto name = fmt::format("apiserver-{}", i);
-    auto ready = co_await supervisor_.wait_ready(name, check, options_.start_timeout);
-    if (!ready) co_return make_error(ready.error().code, fmt::format("{}: {}", name, ready.error().message));
+    auto ready = co_await wait_healthy(fmt::format("apiserver-{}", i), endpoint, "/readyz");
+    if (!ready) co_return ready;
   }
   co_return Status{};
 }
@@ -306,6 +400,11 @@ Status Cluster::write_tokens() {
     added = add(fmt::format("system:node:node-{}", k), {"system:nodes", "system:authenticated"});
   }
   if (!added) return added;
+  // The components that take --token-file get their own (mode 0600).
+  for (const char* user : {"system:kube-controller-manager", "system:kube-scheduler"}) {
+    if (auto written = write_private_file(token_file_of(user), token(user) + "\n", 0600); !written)
+      return written;
+  }
   return write_private_file(token_file_path(), apiserver::format_token_file(entries), 0600);
 }
 

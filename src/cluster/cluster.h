@@ -16,6 +16,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -29,6 +30,7 @@
 #include "cluster/run_dir.h"
 #include "cluster/supervisor.h"
 #include "common/result.h"
+#include "net/http_client.h"
 
 namespace shakeout::cluster {
 
@@ -43,7 +45,11 @@ struct ClusterOptions {
   std::filesystem::path runtime_root = default_runtime_root();
   Millis start_timeout{30000};
   std::string etcd_binary = "etcd";
-  int apiservers = 1;  // 0 = etcd only
+  int apiservers = 1;  // 0 = etcd only (and no controller managers or schedulers)
+  // Leader-elected replicas, started once the apiservers are ready, with the
+  // profile's leader-election timings.
+  int controller_managers = 1;
+  int schedulers = 1;
   // The apiservers' --anonymous-auth (off: a request without a token is 401).
   bool anonymous_auth = false;
   // The binary whose roles (`shakeout apiserver`, ...) the components run;
@@ -72,6 +78,10 @@ class Cluster {
   // "http://127.C.0.2i:6443" for apiserver i (1-based), in order. The same
   // port serves https (kubeconfig_path()).
   std::vector<std::string> apiserver_urls() const;
+  // Where controller-manager / scheduler i (1-based) serves /healthz and
+  // /metrics: 127.C.0.3i:10257 and 127.C.0.4i:10259 (upstream's ports).
+  net::Endpoint controller_manager_endpoint(int index) const;
+  net::Endpoint scheduler_endpoint(int index) const;
   // A kubeconfig for this cluster (written by start()): https to apiserver 1
   // with the cluster CA and the admin token.
   std::filesystem::path kubeconfig_path() const { return run_dir_.path() / "kubeconfig"; }
@@ -84,6 +94,12 @@ class Cluster {
   std::filesystem::path apiserver_key_path() const { return run_dir_.path() / "pki" / "apiserver.key"; }
   // The apiservers' --token-auth-file (written by start(), mode 0600).
   std::filesystem::path token_file_path() const { return run_dir_.path() / "tokens.csv"; }
+  // One user's token alone, for a component's --token-file (mode 0600).
+  std::filesystem::path token_file_of(std::string_view user) const {
+    std::string name(user);
+    std::replace(name.begin(), name.end(), ':', '-');
+    return run_dir_.path() / (name + ".token");
+  }
   // The bearer token of a user of this cluster: "kubernetes-admin" (the
   // kubeconfig's; group system:masters), "shakeout" (the harness and its
   // probes), "system:kube-controller-manager", "system:kube-scheduler",
@@ -98,7 +114,11 @@ class Cluster {
   Cluster(asio::io_context& io, ClusterOptions options, RunDir run_dir, SubnetLease subnet);
   void write_record(const std::string& state);
   asio::awaitable<Status> start_apiservers();
+  asio::awaitable<Status> start_control_plane();
   ProcessSpec apiserver_spec(int index) const;
+  ProcessSpec control_plane_spec(const std::string& role, int index) const;
+  // (No defaulted class-type argument: g++ 12 destroys it twice in a coroutine.)
+  asio::awaitable<Status> wait_healthy(std::string name, net::Endpoint endpoint, std::string path);
   Status write_kubeconfig() const;
   Status write_tokens();
   Status write_certificates() const;

@@ -14,6 +14,8 @@ void ApiFixture::SetUp() {
   cluster::ClusterOptions options;
   options.name = fmt::format("api-{}-{}", ::getpid(), ::testing::UnitTest::GetInstance()->random_seed());
   options.apiservers = 1;
+  options.controller_managers = 0;  // the API alone: tests play (or start) the rest
+  options.schedulers = 0;
   // The roles run from the shakeout binary, not from this test binary.
   options.shakeout_binary = shakeout::testing::shakeout_binary();
   auto created = cluster::Cluster::create(io_, options);

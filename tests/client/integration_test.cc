@@ -54,6 +54,8 @@ class ClientIntegrationTest : public ::testing::Test {
     options.name = fmt::format("client-{}-{}", ::getpid(), ::testing::UnitTest::GetInstance()->random_seed());
     options.etcd_members = 3;
     options.apiservers = 2;
+    options.controller_managers = 0;  // the API alone: tests play (or start) the rest
+    options.schedulers = 0;
     options.shakeout_binary = shakeout::testing::shakeout_binary();
     auto created = cluster::Cluster::create(io_, options);
     ASSERT_TRUE(created.ok()) << created.error().message;

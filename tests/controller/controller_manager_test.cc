@@ -58,6 +58,8 @@ class ControllerManagerTest : public ::testing::Test {
     cluster::ClusterOptions options;
     options.name = fmt::format("cm-{}-{}", ::getpid(), ::testing::UnitTest::GetInstance()->random_seed());
     options.apiservers = 1;
+    options.controller_managers = 0;  // the API alone: tests play (or start) the rest
+    options.schedulers = 0;
     options.nodes = 1;  // recorded only: no node processes exist in this step
     options.shakeout_binary = shakeout::testing::shakeout_binary();
     auto created = cluster::Cluster::create(io_, options);

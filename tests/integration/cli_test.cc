@@ -96,8 +96,11 @@ TEST_F(CliTest, UpDetachThenDownLeavesNothingBehind) {
 
   const auto rec = record();
   EXPECT_EQ(rec["state"], "ready");
-  ASSERT_EQ(rec["processes"].size(), 4u);  // three etcd members and the API server
+  // Three etcd members, the API server, a controller manager and a scheduler.
+  ASSERT_EQ(rec["processes"].size(), 6u);
   EXPECT_EQ(rec["processes"][3]["name"], "apiserver-1");
+  EXPECT_EQ(rec["processes"][4]["role"], "controller-manager");
+  EXPECT_EQ(rec["processes"][5]["role"], "scheduler");
   const pid_t apiserver = rec["processes"][3]["pid"];
   auto kubectl =
       run_command({"kubectl", "--kubeconfig", (run_dir() / "kubeconfig").string(), "api-resources"}, {}, 60s);
@@ -105,8 +108,8 @@ TEST_F(CliTest, UpDetachThenDownLeavesNothingBehind) {
   EXPECT_NE(kubectl.out.find("deployments"), std::string::npos) << kubectl.out;
   const pid_t supervisor = rec["supervisor"]["pid"];
   EXPECT_TRUE(process_running(supervisor));
-  // The three members, and the API server (its --token-auth-file is in the run dir).
-  EXPECT_EQ(processes_matching(run_dir().string()).size(), 4u);
+  // All six name the run dir (--token-auth-file, --token-file).
+  EXPECT_EQ(processes_matching(run_dir().string()).size(), 6u);
 
   auto status = run({"status", "--name", name_});
   EXPECT_EQ(status.exit_code, 0);
@@ -169,7 +172,8 @@ TEST_F(CliTest, ForegroundUpStopsCleanlyOnCtrlC) {
     std::this_thread::sleep_for(20ms);
   }
   ASSERT_NE(output().find("Ctrl-C"), std::string::npos) << output();
-  EXPECT_EQ(processes_matching(run_dir().string()).size(), 2u);  // etcd-1 and apiserver-1
+  // etcd-1, apiserver-1, controller-manager-1, scheduler-1
+  EXPECT_EQ(processes_matching(run_dir().string()).size(), 4u);
 
   ::kill(pid, SIGINT);
   int status = 0;
@@ -186,7 +190,8 @@ TEST_F(CliTest, UpOfARunningNameFailsWithExit2AndLeavesTheFirstAlone) {
   EXPECT_EQ(again.exit_code, 2);
   EXPECT_NE(again.err.find("already running"), std::string::npos) << again.err;
   EXPECT_EQ(record()["state"], "ready");
-  EXPECT_EQ(processes_matching(run_dir().string()).size(), 2u);  // etcd-1 and apiserver-1
+  // etcd-1, apiserver-1, controller-manager-1, scheduler-1
+  EXPECT_EQ(processes_matching(run_dir().string()).size(), 4u);
 }
 
 }  // namespace

@@ -7,8 +7,12 @@
 
 #include <boost/asio/detached.hpp>
 
+#include <map>
+#include <set>
 #include <thread>
 
+#include "api/resource_registry.h"
+#include "client/client.h"
 #include "common/async.h"
 #include "etcd/client.h"
 #include "test_support.h"
@@ -17,6 +21,7 @@ namespace shakeout::cluster {
 namespace {
 
 using namespace std::chrono_literals;
+using json = nlohmann::json;
 using shakeout::testing::processes_matching;
 using shakeout::testing::wait_no_processes_matching;
 
@@ -172,6 +177,8 @@ TEST_F(ClusterTest, TwoClustersRunSideBySideOnDifferentSubnets) {
 TEST_F(ClusterTest, ApiServerBootsAfterEtcdAndServesThroughItsKubeconfig) {
   auto options = test_options("api", 1);
   options.apiservers = 1;
+  options.controller_managers = 0;
+  options.schedulers = 0;
   options.shakeout_binary = shakeout::testing::shakeout_binary();
   Cluster& cluster = boot(options);
   const auto& record = cluster.record();
@@ -191,6 +198,75 @@ TEST_F(ClusterTest, ApiServerBootsAfterEtcdAndServesThroughItsKubeconfig) {
   const pid_t apiserver_pid = record.processes[1].pid;
   run_blocking(io_, cluster.stop());
   EXPECT_FALSE(shakeout::testing::process_running(apiserver_pid));
+}
+
+// The whole control plane as `shakeout up` boots it: the controller manager
+// creates a ReplicaSet's pods and the scheduler binds them to the (played)
+// node; both hold their Leases.
+TEST_F(ClusterTest, ControlPlaneCreatesAndSchedulesAReplicaSetsPods) {
+  auto options = test_options("cp", 1);
+  options.apiservers = 1;
+  options.shakeout_binary = shakeout::testing::shakeout_binary();
+  Cluster& cluster = boot(options);
+  std::map<std::string, std::string> roles;
+  for (const auto& p : cluster.record().processes) roles[p.name] = p.role;
+  EXPECT_EQ(roles["controller-manager-1"], "controller-manager");
+  EXPECT_EQ(roles["scheduler-1"], "scheduler");
+
+  client::Config config;
+  auto servers = client::parse_servers(cluster.apiserver_urls().front());
+  ASSERT_TRUE(servers.ok());
+  config.servers = *servers;
+  config.bearer_token = cluster.token("shakeout");
+  client::Client api(io_.get_executor(), config);
+  const auto& registry = api::ResourceRegistry::builtin();
+  const auto& nodes = *registry.by_plural("", "nodes");
+  const auto& pods = *registry.by_plural("", "pods");
+
+  json node = {
+      {"apiVersion", "v1"}, {"kind", "Node"}, {"metadata", {{"name", "node-1"}}}, {"spec", json::object()}};
+  auto created = run_blocking(io_, api.create(nodes, "", node));
+  ASSERT_TRUE(created.ok()) << created.error().message();
+  json ready = *created;
+  ready["status"] = {{"capacity", {{"cpu", "4"}, {"memory", "8Gi"}, {"pods", "110"}}},
+                     {"allocatable", {{"cpu", "4"}, {"memory", "8Gi"}, {"pods", "110"}}},
+                     {"conditions", {{{"type", "Ready"}, {"status", "True"}, {"reason", "KubeletReady"}}}}};
+  ASSERT_TRUE(run_blocking(io_, api.update_status(nodes, "", ready)).ok());
+
+  json labels = {{"app", "web"}};
+  json rs = {{"apiVersion", "apps/v1"},
+             {"kind", "ReplicaSet"},
+             {"metadata", {{"name", "web"}}},
+             {"spec",
+              {{"replicas", 3},
+               {"selector", {{"matchLabels", labels}}},
+               {"template",
+                {{"metadata", {{"labels", labels}}},
+                 {"spec", {{"containers", {{{"name", "app"}, {"image", "shakeout/app"}}}}}}}}}}};
+  ASSERT_TRUE(run_blocking(io_, api.create(*registry.by_plural("apps", "replicasets"), "default", rs)).ok());
+
+  client::ListOptions by_label;
+  by_label.label_selector = "app=web";
+  std::size_t bound = 0;
+  std::size_t total = 0;
+  for (int attempt = 0; attempt < 300 && !(total == 3 && bound == 3); ++attempt) {
+    std::this_thread::sleep_for(100ms);
+    auto listed = run_blocking(io_, api.list(pods, "default", by_label));
+    ASSERT_TRUE(listed.ok()) << listed.error().message();
+    total = (*listed)["items"].size();
+    bound = 0;
+    for (const auto& pod : (*listed)["items"]) bound += pod["spec"].value("nodeName", "") == "node-1" ? 1 : 0;
+  }
+  EXPECT_EQ(total, 3u) << "the controller manager did not create the ReplicaSet's pods";
+  EXPECT_EQ(bound, 3u) << "the scheduler did not bind them";
+  auto leases = run_blocking(io_, api.list(*registry.by_plural("coordination.k8s.io", "leases"),
+                                           "kube-system", client::ListOptions()));
+  ASSERT_TRUE(leases.ok());
+  std::set<std::string> held;
+  for (const auto& lease : (*leases)["items"]) {
+    if (!lease["spec"].value("holderIdentity", "").empty()) held.insert(lease["metadata"].value("name", ""));
+  }
+  EXPECT_EQ(held, (std::set<std::string>{"kube-controller-manager", "kube-scheduler"}));
 }
 
 TEST_F(ClusterTest, SameNameTwiceIsRefused) {
