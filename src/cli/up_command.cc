@@ -7,6 +7,8 @@
 // 0 or 2. Either way the supervisor's children carry PDEATHSIG, so killing
 // the supervisor, even with SIGKILL, takes the cluster with it.
 
+#include <utility>
+
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/wait.h>
@@ -16,9 +18,11 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "cli/commands.h"
 #include "common/async.h"
@@ -79,26 +83,30 @@ std::string summary(Cluster& cluster, Millis boot_time, const std::string& leade
   const auto& plan = cluster.addresses();
   std::string out = fmt::format("cluster \"{}\" ready in {} (profile {}, subnet {})\n", opts.name,
                                 format_duration(boot_time), opts.profile.name(), plan.cidr());
+  // One row per process or node, names padded to the longest.
+  std::vector<std::pair<std::string, std::string>> rows;
   for (const auto& m : cluster.etcd().members) {
     const auto info = cluster.supervisor().info(m.name);
-    out += fmt::format("  {:<12} {:<26} pid {:<8}{}\n", m.name, m.client_url, info ? info->pid : 0,
-                       m.client_url == leader_endpoint ? " leader" : "");
+    rows.emplace_back(m.name, fmt::format("{:<26} pid {:<8}{}", m.client_url, info ? info->pid : 0,
+                                          m.client_url == leader_endpoint ? " leader" : ""));
   }
   const auto apiservers = cluster.apiserver_urls();
-  for (size_t i = 0; i < apiservers.size(); ++i) {
-    out += fmt::format("  {:<12} {}\n", fmt::format("apiserver-{}", i + 1), apiservers[i]);
-  }
+  for (size_t i = 0; i < apiservers.size(); ++i)
+    rows.emplace_back(fmt::format("apiserver-{}", i + 1), apiservers[i]);
   for (int i = 1; i <= opts.controller_managers && !apiservers.empty(); ++i) {
-    out += fmt::format("  {:<12} http://{}/metrics\n", fmt::format("controller-manager-{}", i),
-                       cluster.controller_manager_endpoint(i).to_string());
+    rows.emplace_back(fmt::format("controller-manager-{}", i),
+                      fmt::format("http://{}/metrics", cluster.controller_manager_endpoint(i).to_string()));
   }
   for (int i = 1; i <= opts.schedulers && !apiservers.empty(); ++i) {
-    out += fmt::format("  {:<12} http://{}/metrics\n", fmt::format("scheduler-{}", i),
-                       cluster.scheduler_endpoint(i).to_string());
+    rows.emplace_back(fmt::format("scheduler-{}", i),
+                      fmt::format("http://{}/metrics", cluster.scheduler_endpoint(i).to_string()));
   }
   for (const auto& node : cluster.record().nodes) {
-    out += fmt::format("  {:<12} node IP {:<18} pod CIDR {}\n", node.name, node.ip, node.pod_cidr);
+    rows.emplace_back(node.name, fmt::format("node IP {:<18} pod CIDR {}", node.ip, node.pod_cidr));
   }
+  std::size_t width = 12;
+  for (const auto& row : rows) width = std::max(width, row.first.size());
+  for (const auto& [name, rest] : rows) out += fmt::format("  {:<{}} {}\n", name, width, rest);
   out += fmt::format("  run dir    {}\n", cluster.run_dir().path().string());
   out += fmt::format("  etcdctl --endpoints={} endpoint status -w table\n",
                      fmt::join(cluster.etcd().client_urls(), ","));
