@@ -4,6 +4,7 @@
 
 #include <fstream>
 
+#include "api_cluster.h"
 #include "common/async.h"
 
 namespace shakeout::apiserver::testing {
@@ -11,18 +12,9 @@ namespace shakeout::apiserver::testing {
 using namespace std::chrono_literals;
 
 void ApiFixture::SetUp() {
-  cluster::ClusterOptions options;
-  options.name = fmt::format("api-{}-{}", ::getpid(), ::testing::UnitTest::GetInstance()->random_seed());
-  options.apiservers = 1;
-  options.controller_managers = 0;  // the API alone: tests play (or start) the rest
-  options.schedulers = 0;
-  // The roles run from the shakeout binary, not from this test binary.
-  options.shakeout_binary = shakeout::testing::shakeout_binary();
-  auto created = cluster::Cluster::create(io_, options);
-  ASSERT_TRUE(created.ok()) << created.error().message;
-  cluster_ = std::move(*created);
-  auto started = run_blocking(io_, cluster_->start());
-  ASSERT_TRUE(started.ok()) << started.error().describe();
+  auto options = shakeout::testing::api_cluster_options("api");
+  cluster_ = shakeout::testing::boot_cluster(io_, options);
+  ASSERT_TRUE(cluster_);
   net::HttpClientConfig config;
   http_ = std::make_unique<net::HttpClient>(io_.get_executor(), config);
   files_ = std::make_unique<shakeout::testing::TempDir>("shakeout-api");

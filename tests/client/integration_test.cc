@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "api_cluster.h"
 #include "client/client.h"
 #include "client/informer.h"
 #include "client/leader_election.h"
@@ -50,18 +51,11 @@ json make_lease(const std::string& name, const std::string& holder) {
 class ClientIntegrationTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    cluster::ClusterOptions options;
-    options.name = fmt::format("client-{}-{}", ::getpid(), ::testing::UnitTest::GetInstance()->random_seed());
+    auto options = shakeout::testing::api_cluster_options("client");
     options.etcd_members = 3;
     options.apiservers = 2;
-    options.controller_managers = 0;  // the API alone: tests play (or start) the rest
-    options.schedulers = 0;
-    options.shakeout_binary = shakeout::testing::shakeout_binary();
-    auto created = cluster::Cluster::create(io_, options);
-    ASSERT_TRUE(created.ok()) << created.error().message;
-    cluster_ = std::move(*created);
-    auto started = run_blocking(io_, cluster_->start());
-    ASSERT_TRUE(started.ok()) << started.error().describe();
+    cluster_ = shakeout::testing::boot_cluster(io_, options);
+    ASSERT_TRUE(cluster_);
   }
 
   void TearDown() override {

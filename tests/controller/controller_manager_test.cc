@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "api_cluster.h"
 #include "client/client.h"
 #include "cluster/cluster.h"
 #include "common/async.h"
@@ -55,18 +56,10 @@ json make_replicaset(const std::string& name, int replicas) {
 class ControllerManagerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    cluster::ClusterOptions options;
-    options.name = fmt::format("cm-{}-{}", ::getpid(), ::testing::UnitTest::GetInstance()->random_seed());
-    options.apiservers = 1;
-    options.controller_managers = 0;  // the API alone: tests play (or start) the rest
-    options.schedulers = 0;
+    auto options = shakeout::testing::api_cluster_options("cm");
     options.nodes = 1;  // recorded only: no node processes exist in this step
-    options.shakeout_binary = shakeout::testing::shakeout_binary();
-    auto created = cluster::Cluster::create(io_, options);
-    ASSERT_TRUE(created.ok()) << created.error().message;
-    cluster_ = std::move(*created);
-    auto started = run_blocking(io_, cluster_->start());
-    ASSERT_TRUE(started.ok()) << started.error().describe();
+    cluster_ = shakeout::testing::boot_cluster(io_, options);
+    ASSERT_TRUE(cluster_);
     client::Config config;
     for (const auto& url : cluster_->apiserver_urls()) config.servers.push_back(*net::parse_endpoint(url));
     config.bearer_token = cluster_->token("shakeout");

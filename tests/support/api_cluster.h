@@ -1,0 +1,50 @@
+#pragma once
+// A real cluster of etcd and API servers only, for tests that play (or
+// start) the controllers, scheduler and nodes themselves. Header-only: the
+// targets that use it already link shakeout_cluster.
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <memory>
+#include <string>
+
+#include "cluster/cluster.h"
+#include "common/async.h"
+#include "test_support.h"
+
+namespace shakeout::testing {
+
+// Options named "<prefix>-<pid>-<seed>", one apiserver, no controller
+// managers or schedulers, and the roles run from the shakeout binary (never
+// this test binary).
+inline cluster::ClusterOptions api_cluster_options(const std::string& prefix) {
+  cluster::ClusterOptions options;
+  options.name =
+      fmt::format("{}-{}-{}", prefix, ::getpid(), ::testing::UnitTest::GetInstance()->random_seed());
+  options.apiservers = 1;
+  options.controller_managers = 0;
+  options.schedulers = 0;
+  options.shakeout_binary = shakeout_binary();
+  return options;
+}
+
+// Creates and starts the cluster; nullptr (with the failure recorded) if
+// either step fails.
+inline std::unique_ptr<cluster::Cluster> boot_cluster(boost::asio::io_context& io,
+                                                      const cluster::ClusterOptions& options) {
+  auto created = cluster::Cluster::create(io, options);
+  if (!created.ok()) {
+    ADD_FAILURE() << "create: " << created.error().message;
+    return nullptr;
+  }
+  auto started = run_blocking(io, (*created)->start());
+  if (!started.ok()) {
+    ADD_FAILURE() << "start: " << started.error().describe();
+    return nullptr;
+  }
+  return std::move(*created);
+}
+
+}  // namespace shakeout::testing
