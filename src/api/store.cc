@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdio>
 #include <ctime>
+#include <set>
 
 #include "api/selector.h"
 #include "api/validation.h"
@@ -316,7 +317,45 @@ ApiResult<DeleteOptions> DeleteOptions::from_json(const json& body) {
     }
     options.propagation_policy = policy;
   }
+  if (auto it = body.find("orphanDependents"); it != body.end() && !it->is_null()) {
+    if (!it->is_boolean()) return bad_request("DeleteOptions: orphanDependents must be a boolean");
+    options.orphan_dependents = it->get<bool>();
+    if (options.propagation_policy)
+      return bad_request(
+          "DeleteOptions: orphanDependents and deletionPropagation cannot be both set (propagationPolicy)");
+  }
   return options;
+}
+
+std::optional<json> gc_finalizers(const json& object, const DeleteOptions& options) {
+  json current = json::array();
+  if (auto meta = object.find("metadata"); meta != object.end() && meta->is_object())
+    if (auto it = meta->find("finalizers"); it != meta->end() && it->is_array()) current = *it;
+  auto has = [&](const char* name) {
+    return std::find(current.begin(), current.end(), json(name)) != current.end();
+  };
+  bool orphan = has(kFinalizerOrphan) && !has(kFinalizerForeground);
+  bool foreground = has(kFinalizerForeground);
+  if (options.orphan_dependents) {
+    orphan = *options.orphan_dependents;
+    foreground = false;
+  } else if (options.propagation_policy) {
+    orphan = *options.propagation_policy == "Orphan";
+    foreground = *options.propagation_policy == "Foreground";
+  }
+  json wanted = json::array();
+  for (const auto& name : current)
+    if (name != kFinalizerOrphan && name != kFinalizerForeground) wanted.push_back(name);
+  if (orphan) wanted.push_back(kFinalizerOrphan);
+  if (foreground) wanted.push_back(kFinalizerForeground);
+  auto as_set = [](const json& list) {
+    std::set<std::string> out;
+    for (const auto& name : list)
+      if (name.is_string()) out.insert(name.get<std::string>());
+    return out;
+  };
+  if (as_set(wanted) == as_set(current)) return std::nullopt;
+  return wanted;
 }
 
 Store::Store(etcd::Client& etcd, const Clock& clock, uint64_t seed)
@@ -605,34 +644,52 @@ asio::awaitable<ApiResult<DeleteResult>> Store::remove(ResourceInfo resource, st
         grace = 0;
       if (grace < 0) grace = 1;  // upstream: a negative grace period means the minimum, 1s
     }
-    const bool finalizers = has_finalizers(object);
     const auto now = clock_.wall_now();
     auto& meta = metadata(object);
     const bool deleting = meta.contains("deletionTimestamp");
     bool write = false;
     bool remove_now = false;
-    if (deleting) {
-      // rest.BeforeDelete: a repeated delete can only shorten the grace
-      // period, counted from when the graceful deletion started.
-      int64_t old_grace = meta_int(object, "deletionGracePeriodSeconds").value_or(0);
-      if (grace < old_grace) {
+    // rest.BeforeDelete: a graceful deletion under way can only be
+    // shortened, counted from when it started; otherwise the delete is
+    // pending and changes nothing (finalizers included).
+    const int64_t old_grace = meta_int(object, "deletionGracePeriodSeconds").value_or(0);
+    const bool pending = deleting && old_grace > 0 && grace >= old_grace;
+    if (!pending) {
+      // updateForGracefulDeletionAndFinalizers: the garbage collector's
+      // finalizers follow the options, then the deletion is marked.
+      if (auto finalizers = gc_finalizers(object, options)) {
+        meta["finalizers"] = std::move(*finalizers);
+        if (meta["finalizers"].empty()) meta.erase("finalizers");
+        write = true;
+      }
+      const bool finalizers = has_finalizers(object);
+      if (deleting && old_grace > 0) {
         auto stamp = parse_timestamp(meta_string(object, "deletionTimestamp"));
         auto started = stamp ? *stamp - std::chrono::seconds(old_grace) : now;
         meta["deletionTimestamp"] = format_timestamp(started + std::chrono::seconds(grace));
         meta["deletionGracePeriodSeconds"] = grace;
         write = true;
         remove_now = grace == 0 && !finalizers;
+      } else if (deleting) {
+        // A non-graceful deletion held by finalizers (a terminating
+        // namespace's final delete marks its grace 0 here, so the last
+        // finalizer's removal deletes it).
+        remove_now = !finalizers;
+        if (finalizers && !meta.contains("deletionGracePeriodSeconds")) {
+          meta["deletionGracePeriodSeconds"] = 0;
+          write = true;
+        }
+      } else if (grace > 0) {
+        meta["deletionTimestamp"] = format_timestamp(now + std::chrono::seconds(grace));
+        meta["deletionGracePeriodSeconds"] = grace;
+        write = true;
+      } else if (finalizers) {
+        meta["deletionTimestamp"] = format_timestamp(now);
+        meta["deletionGracePeriodSeconds"] = 0;
+        write = true;
+      } else {
+        remove_now = true;
       }
-    } else if (grace > 0) {
-      meta["deletionTimestamp"] = format_timestamp(now + std::chrono::seconds(grace));
-      meta["deletionGracePeriodSeconds"] = grace;
-      write = true;
-    } else if (finalizers) {
-      meta["deletionTimestamp"] = format_timestamp(now);
-      meta["deletionGracePeriodSeconds"] = 0;
-      write = true;
-    } else {
-      remove_now = true;
     }
 
     DeleteResult result;

@@ -48,15 +48,29 @@ struct DeleteOptions {
   std::optional<int64_t> grace_period_seconds;
   std::optional<std::string> precondition_uid;
   std::optional<std::string> precondition_resource_version;
-  // "Orphan", "Background" or "Foreground". Validated and kept for the
-  // garbage collector to come; storage does not act on it yet.
+  // "Orphan", "Background" or "Foreground": which garbage-collection
+  // finalizer (orphan, foregroundDeletion) the delete leaves on the object
+  // for the garbage collector (gc_finalizers below).
   std::optional<std::string> propagation_policy;
+  // The deprecated orphanDependents; set together with propagationPolicy it
+  // is 422 Invalid, as upstream's ValidateDeleteOptions.
+  std::optional<bool> orphan_dependents;
 
   // From a DeleteOptions JSON body ({"gracePeriodSeconds":..,
   // "preconditions":{"uid":..,"resourceVersion":..},"propagationPolicy":..});
   // a malformed body or unknown policy is 400 BadRequest.
   static ApiResult<DeleteOptions> from_json(const nlohmann::json& body);
 };
+
+inline constexpr const char* kFinalizerOrphan = "orphan";
+inline constexpr const char* kFinalizerForeground = "foregroundDeletion";
+
+// The object's metadata.finalizers after a delete with `options`, or nullopt
+// when they do not change (upstream registry/generic/registry/store.go
+// deletionFinalizersForGarbageCollection, with every resource's default
+// policy Background): an explicit orphanDependents or propagationPolicy
+// decides; else an orphan/foregroundDeletion finalizer already there stays.
+std::optional<nlohmann::json> gc_finalizers(const nlohmann::json& object, const DeleteOptions& options);
 
 struct DeleteResult {
   nlohmann::json object;  // the last state (removed) or the marked object

@@ -131,6 +131,17 @@ std::optional<ApiError> check_fields(const api::ResourceInfo& resource, std::str
 // the strategy's PrepareForUpdate, then ValidateUpdate).
 ApiResult<json> admit_for_update(const api::ResourceInfo& resource, const api::AdmissionConfig& config,
                                  json updated, const json& old) {
+  if (resource.group.empty() && resource.plural == "namespaces") {
+    // namespace strategy PrepareForUpdate: spec.finalizers change only
+    // through /finalize.
+    json& spec = updated["spec"];
+    if (!spec.is_object()) spec = json::object();
+    if (auto it = old.find("spec"); it != old.end() && it->contains("finalizers")) {
+      spec["finalizers"] = (*it)["finalizers"];
+    } else {
+      spec.erase("finalizers");
+    }
+  }
   api::apply_defaults(resource, updated);
   api::admit_update(resource, updated, config);
   auto causes = api::validate_object(resource, updated, &old);
@@ -151,6 +162,8 @@ ApiResult<api::DeleteOptions> delete_options(const net::ServerRequest& request) 
   if (grace->has_value()) body["gracePeriodSeconds"] = **grace;
   if (request.has_query("propagationPolicy"))
     body["propagationPolicy"] = request.query_value("propagationPolicy");
+  if (request.has_query("orphanDependents"))
+    body["orphanDependents"] = request.query_value("orphanDependents") == "true";
   return api::DeleteOptions::from_json(body);
 }
 
@@ -251,6 +264,8 @@ asio::awaitable<void> ResourceHandler::serve(Route route, net::ServerRequest& re
     }
   } else if (route.subresource == "scale") {
     if (method == "GET" || method == "PUT" || method == "PATCH") result = co_await scale(route, request);
+  } else if (route.subresource == "finalize") {
+    if (method == "PUT") result = co_await finalize(route, request);
   } else if (route.subresource == "binding") {
     if (method == "POST") {
       result = co_await bind(route, request);
@@ -578,6 +593,8 @@ asio::awaitable<ApiResult<json>> ResourceHandler::remove(Route route, net::Serve
   auto options = delete_options(request);
   if (!options) co_return options.error();
   if (dry_run(request)) co_return co_await store_.get(resource, route.ns, route.name);
+  if (resource.group.empty() && resource.plural == "namespaces")
+    co_return co_await remove_namespace(std::move(route), std::move(*options));
   auto deleted = co_await store_.remove(resource, route.ns, route.name, *options);
   if (!deleted) co_return deleted.error();
   if (!deleted->removed) co_return std::move(deleted->object);
@@ -587,6 +604,82 @@ asio::awaitable<ApiResult<json>> ResourceHandler::remove(Route route, net::Serve
   if (resource.group.empty() && (resource.plural == "pods" || resource.plural == "services"))
     co_return std::move(deleted->object);
   co_return success_status(resource, route.name, meta_string(deleted->object, "uid"), 200);
+}
+
+// pkg/registry/core/namespace/storage/storage.go Delete: the first delete
+// sets deletionTimestamp and phase Terminating (and the garbage collector's
+// finalizers) and answers with the namespace while spec.finalizers holds
+// it; a delete before the namespace controller has finalized it is 409.
+asio::awaitable<ApiResult<json>> ResourceHandler::remove_namespace(Route route, api::DeleteOptions options) {
+  const auto& resource = *route.resource;
+  auto current = co_await store_.get(resource, "", route.name);
+  if (!current) co_return current.error();
+  auto spec_finalizers = [](const json& ns) {
+    auto spec = ns.find("spec");
+    if (spec == ns.end() || !spec->is_object()) return false;
+    auto it = spec->find("finalizers");
+    return it != spec->end() && it->is_array() && !it->empty();
+  };
+  if (meta_string(*current, "deletionTimestamp").empty()) {
+    auto now = api::format_timestamp(clock_.wall_now());
+    api::Store::TransformFn mark = [&resource, options, now, name = route.name](const json& existing) {
+      json ns = existing;
+      std::string uid = meta_string(ns, "uid");
+      if (options.precondition_uid && *options.precondition_uid != uid)
+        return ApiResult<json>(api::conflict(
+            resource, name,
+            fmt::format("Precondition failed: UID in precondition: {}, UID in object meta: {}",
+                        *options.precondition_uid, uid)));
+      if (meta_string(ns, "deletionTimestamp").empty()) ns["metadata"]["deletionTimestamp"] = now;
+      ns["status"]["phase"] = "Terminating";
+      if (auto finalizers = api::gc_finalizers(ns, options)) {
+        ns["metadata"]["finalizers"] = std::move(*finalizers);
+        if (ns["metadata"]["finalizers"].empty()) ns["metadata"].erase("finalizers");
+      }
+      return ApiResult<json>(std::move(ns));
+    };
+    auto marked = co_await store_.guaranteed_update(resource, "", route.name, std::move(mark));
+    if (!marked) co_return marked.error();
+    if (spec_finalizers(*marked)) co_return std::move(*marked);
+    current = std::move(marked);
+  }
+  if (spec_finalizers(*current))
+    co_return api::conflict(resource, route.name,
+                            "The system is ensuring all content is removed from this namespace.  Upon "
+                            "completion, this namespace will automatically be purged by the system.");
+  auto deleted = co_await store_.remove(resource, "", route.name, options);
+  if (!deleted) co_return deleted.error();
+  if (!deleted->removed) co_return std::move(deleted->object);
+  co_return success_status(resource, route.name, meta_string(deleted->object, "uid"), 200);
+}
+
+// namespaces/{name}/finalize (FinalizeREST): only spec.finalizers changes,
+// with the usual optimistic concurrency.
+asio::awaitable<ApiResult<json>> ResourceHandler::finalize(Route route, net::ServerRequest& request) {
+  auto body = parse_body(request);
+  if (!body) co_return body.error();
+  const auto& resource = *route.resource;
+  if (meta_string(*body, "name") != route.name)
+    co_return api::bad_request(fmt::format("the name of the object ({}) does not match the name on the URL ({})",
+                                           meta_string(*body, "name"), route.name));
+  json finalizers = json::array();
+  if (auto spec = body->find("spec"); spec != body->end() && spec->is_object())
+    if (auto it = spec->find("finalizers"); it != spec->end() && it->is_array()) finalizers = *it;
+  for (std::size_t i = 0; i < finalizers.size(); ++i)
+    if (!finalizers[i].is_string() || finalizers[i].get<std::string>().empty())
+      co_return api::invalid(resource, route.name,
+                             {api::Cause{"FieldValueInvalid", fmt::format("spec.finalizers[{}]", i),
+                                         "a finalizer must be a non-empty qualified name"}});
+  std::string expected = meta_string(*body, "resourceVersion");
+  api::Store::TransformFn transform = [&resource, finalizers, expected,
+                                       name = route.name](const json& existing) {
+    if (!expected.empty() && expected != meta_string(existing, "resourceVersion"))
+      return ApiResult<json>(api::conflict(resource, name, api::kOptimisticLockMessage));
+    json ns = existing;
+    ns["spec"]["finalizers"] = finalizers;
+    return ApiResult<json>(std::move(ns));
+  };
+  co_return co_await store_.guaranteed_update(resource, "", route.name, std::move(transform));
 }
 
 asio::awaitable<ApiResult<json>> ResourceHandler::remove_collection(Route route,

@@ -91,6 +91,10 @@ class ResourceHandler {
   asio::awaitable<api::ApiResult<nlohmann::json>> scale(Route route, net::ServerRequest& request);
   asio::awaitable<api::ApiResult<nlohmann::json>> bind(Route route, net::ServerRequest& request);
   asio::awaitable<api::ApiResult<nlohmann::json>> evict(Route route, net::ServerRequest& request);
+  // Namespaces: the first delete marks Terminating; the namespace
+  // controller empties it, then finalize, then the final delete.
+  asio::awaitable<api::ApiResult<nlohmann::json>> remove_namespace(Route route, api::DeleteOptions options);
+  asio::awaitable<api::ApiResult<nlohmann::json>> finalize(Route route, net::ServerRequest& request);
   // The eviction's PodDisruptionBudget check (and decrement): nullopt when
   // the pod may go.
   asio::awaitable<std::optional<api::ApiError>> check_disruption_budget(const nlohmann::json& pod, bool dry);

@@ -49,7 +49,11 @@ std::optional<Route> parse_route(std::string_view path, const api::ResourceRegis
 
   Route route;
   // /namespaces/<ns>/<plural>...: a namespaced resource inside a namespace.
-  if (left >= 3 && segments[at] == "namespaces") {
+  // (/namespaces/<name>/status and /finalize are the namespace's own.)
+  const bool in_namespace = left >= 3 && segments[at] == "namespaces" &&
+                            !(left == 3 && segments[at + 2] == "status") &&
+                            !(left == 3 && segments[at + 2] == "finalize");
+  if (in_namespace) {
     const auto* resource = resource_in_version(segments[at + 2]);
     if (resource == nullptr || !resource->namespaced || left > 5) return std::nullopt;
     route.resource = resource;

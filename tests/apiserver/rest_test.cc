@@ -369,6 +369,92 @@ TEST_F(RestTest, ServicesGetAClusterIpAndNodePortsFromTheClusterRanges) {
   EXPECT_EQ(post("/api/v1/namespaces/default/services", service).status, 201u);
 }
 
+TEST_F(RestTest, PropagationPolicyLeavesTheGarbageCollectorsFinalizers) {
+  const std::string collection = "/apis/apps/v1/namespaces/default/replicasets";
+  auto make = [&](const std::string& name) {
+    json rs = deployment(name, 1);
+    rs["kind"] = "ReplicaSet";
+    ASSERT_EQ(post(collection, rs).status, 201u);
+  };
+  auto finalizers = [&](const Reply& reply) { return reply.object()["metadata"].value("finalizers", json::array()); };
+
+  // Background (and no policy): deleted at once, nothing left for the GC.
+  make("background");
+  auto background = call("DELETE", collection + "/background", R"({"propagationPolicy":"Background"})");
+  EXPECT_EQ(background.status, 200u) << background.body;
+  EXPECT_EQ(get(collection + "/background").status, 404u);
+
+  // Foreground: kept with deletionTimestamp and foregroundDeletion.
+  make("foreground");
+  auto foreground = call("DELETE", collection + "/foreground?propagationPolicy=Foreground");
+  ASSERT_EQ(foreground.status, 200u) << foreground.body;
+  EXPECT_EQ(finalizers(foreground), json::array({"foregroundDeletion"}));
+  auto held = get(collection + "/foreground").object();
+  EXPECT_FALSE(held["metadata"].value("deletionTimestamp", "").empty());
+  EXPECT_EQ(held["metadata"]["deletionGracePeriodSeconds"], 0);
+  // A later delete with another policy swaps the finalizer (upstream lets
+  // a non-graceful deletion's finalizers follow the newest options).
+  auto orphan_now = call("DELETE", collection + "/foreground", R"({"propagationPolicy":"Orphan"})");
+  EXPECT_EQ(finalizers(orphan_now), json::array({"orphan"}));
+  // Removing the last finalizer completes the deletion.
+  held = get(collection + "/foreground").object();
+  held["metadata"]["finalizers"] = json::array();
+  EXPECT_EQ(call("PUT", collection + "/foreground", held.dump()).status, 200u);
+  EXPECT_EQ(get(collection + "/foreground").status, 404u);
+
+  // Orphan through the deprecated orphanDependents; both at once is 400.
+  make("orphan");
+  auto both = call("DELETE", collection + "/orphan", R"({"orphanDependents":true,"propagationPolicy":"Orphan"})");
+  EXPECT_EQ(both.status, 400u) << both.body;
+  auto orphan = call("DELETE", collection + "/orphan?orphanDependents=true");
+  EXPECT_EQ(finalizers(orphan), json::array({"orphan"}));
+  // Other finalizers stay next to the GC's.
+  make("custom");
+  auto custom = get(collection + "/custom").object();
+  custom["metadata"]["finalizers"] = json::array({"example.com/keep"});
+  ASSERT_EQ(call("PUT", collection + "/custom", custom.dump()).status, 200u);
+  auto kept = call("DELETE", collection + "/custom", R"({"propagationPolicy":"Foreground"})");
+  EXPECT_EQ(finalizers(kept), json::array({"example.com/keep", "foregroundDeletion"}));
+}
+
+TEST_F(RestTest, ANamespaceTerminatesUntilFinalizedThenIsDeleted) {
+  json ns = {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "doomed"}}}};
+  ASSERT_EQ(post("/api/v1/namespaces", ns).status, 201u);
+  ASSERT_EQ(post("/api/v1/namespaces/doomed/pods", pod("p")).status, 201u);
+
+  auto first = call("DELETE", "/api/v1/namespaces/doomed");
+  ASSERT_EQ(first.status, 200u) << first.body;
+  EXPECT_EQ(first.object()["kind"], "Namespace");
+  EXPECT_EQ(first.object()["status"]["phase"], "Terminating");
+  EXPECT_FALSE(first.object()["metadata"].value("deletionTimestamp", "").empty());
+  EXPECT_EQ(first.object()["spec"]["finalizers"], json::array({"kubernetes"}));
+  // No new content while terminating; existing content stays for the
+  // namespace controller.
+  auto refused = post("/api/v1/namespaces/doomed/pods", pod("q"));
+  EXPECT_EQ(refused.status, 403u) << refused.body;
+  EXPECT_EQ(get("/api/v1/namespaces/doomed/pods/p").status, 200u);
+  // Before finalize: 409 with upstream's message.
+  auto early = call("DELETE", "/api/v1/namespaces/doomed");
+  EXPECT_EQ(early.status, 409u) << early.body;
+  EXPECT_NE(early.object()["message"].get<std::string>().find("ensuring all content is removed"),
+            std::string::npos);
+  // A plain update cannot drop spec.finalizers; /finalize can.
+  auto current = get("/api/v1/namespaces/doomed").object();
+  current["spec"]["finalizers"] = json::array();
+  auto updated = call("PUT", "/api/v1/namespaces/doomed", current.dump());
+  EXPECT_EQ(updated.object()["spec"]["finalizers"], json::array({"kubernetes"}));
+  current = get("/api/v1/namespaces/doomed").object();
+  current["spec"]["finalizers"] = json::array();
+  auto finalized = call("PUT", "/api/v1/namespaces/doomed/finalize", current.dump());
+  ASSERT_EQ(finalized.status, 200u) << finalized.body;
+  EXPECT_EQ(finalized.object()["spec"]["finalizers"], json::array());
+  EXPECT_EQ(finalized.object()["status"]["phase"], "Terminating");
+  EXPECT_EQ(get("/api/v1/namespaces/doomed").status, 200u);
+  auto last = call("DELETE", "/api/v1/namespaces/doomed");
+  EXPECT_EQ(last.status, 200u) << last.body;
+  EXPECT_EQ(get("/api/v1/namespaces/doomed").status, 404u);
+}
+
 TEST_F(RestTest, ListFiltersAndPages) {
   for (int i = 0; i < 5; ++i) {
     auto labels = json{{"app", i % 2 == 0 ? "even" : "odd"}};

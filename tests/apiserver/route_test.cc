@@ -65,6 +65,16 @@ TEST(Route, AcrossNamespacesAndClusterScoped) {
   EXPECT_EQ(node->subresource, "status");
   // Cluster-scoped resources have no namespace.
   EXPECT_FALSE(parse_route("/api/v1/namespaces/default/nodes/node-1", registry()));
+  // A namespace's own subresources.
+  for (const char* sub : {"status", "finalize"}) {
+    auto ns = parse_route(std::string("/api/v1/namespaces/doomed/") + sub, registry());
+    ASSERT_TRUE(ns) << sub;
+    EXPECT_EQ(ns->resource->plural, "namespaces");
+    EXPECT_EQ(ns->name, "doomed");
+    EXPECT_EQ(ns->ns, "");
+    EXPECT_EQ(ns->subresource, sub);
+  }
+  EXPECT_FALSE(parse_route("/api/v1/namespaces/doomed/bogus", registry()));
 }
 
 TEST(Route, RejectsUnknownShapes) {
