@@ -199,6 +199,10 @@ int run(int argc, char** argv) {
       ->add_option("--concurrent-endpoint-syncs", cm_options.concurrent_endpoint_syncs,
                    "Services whose Endpoints are synced at once")
       ->capture_default_str();
+  cm_cmd
+      ->add_option("--concurrent-gc-syncs", cm_options.concurrent_gc_syncs,
+                   "garbage collector workers")
+      ->capture_default_str();
 
   scheduler::Options scheduler_options;
   auto* scheduler_cmd = app.add_subcommand("scheduler", "Role: kube-scheduler, binds pending pods to nodes");

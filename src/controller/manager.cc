@@ -19,6 +19,7 @@
 #include "common/async.h"
 #include "common/log.h"
 #include "controller/endpoints.h"
+#include "controller/garbage_collector.h"
 #include "controller/metrics.h"
 #include "controller/replicaset.h"
 #include "net/http_server.h"
@@ -78,12 +79,21 @@ struct Running {
           client, *services, *pods, *endpoints, client::real_timers(), ep_options,
           metrics.queue(kEndpointController), metrics.sync(kEndpointController));
     }
+    if (enabled.contains(kGarbageCollectorController)) {
+      GarbageCollectorOptions gc_options;
+      gc_options.workers = options.concurrent_gc_syncs;
+      garbage_collector = std::make_unique<GarbageCollector>(
+          client, client::real_timers(), random, gc_options, metrics.queue(kGarbageCollectorController),
+          metrics.sync(kGarbageCollectorController));
+    }
   }
 
   std::vector<client::Informer*> informers() const {
     std::vector<client::Informer*> out;
     for (const auto* slot : {&pods, &replicasets, &services, &endpoints})
       if (*slot) out.push_back(slot->get());
+    if (garbage_collector)
+      for (auto* informer : garbage_collector->informers()) out.push_back(informer);
     return out;
   }
   bool synced() const {
@@ -94,6 +104,7 @@ struct Running {
   void stop() {
     if (replicaset) replicaset->stop();
     if (endpoint) endpoint->stop();
+    if (garbage_collector) garbage_collector->stop();
   }
 
   client::SeededRandom random{std::random_device()()};
@@ -103,10 +114,11 @@ struct Running {
   std::unique_ptr<client::Informer> endpoints;
   std::unique_ptr<ReplicaSetController> replicaset;
   std::unique_ptr<EndpointsController> endpoint;
+  std::unique_ptr<GarbageCollector> garbage_collector;
 };
 
 Result<std::set<std::string>> enabled_controllers(const std::vector<std::string>& flags) {
-  const std::set<std::string> known = {kReplicaSetController, kEndpointController};
+  const std::set<std::string> known = {kReplicaSetController, kEndpointController, kGarbageCollectorController};
   std::set<std::string> enabled;
   std::set<std::string> disabled;
   bool star = false;
@@ -141,6 +153,7 @@ Status validate(const ManagerOptions& options) {
   if (options.concurrent_replicaset_syncs < 1)
     return invalid("--concurrent-replicaset-syncs must be at least 1");
   if (options.concurrent_endpoint_syncs < 1) return invalid("--concurrent-endpoint-syncs must be at least 1");
+  if (options.concurrent_gc_syncs < 1) return invalid("--concurrent-gc-syncs must be at least 1");
   if (auto enabled = enabled_controllers(options.controllers); !enabled) return enabled.error();
   if (options.leader_elect) {
     client::LeaderElectionConfig config;
@@ -282,6 +295,7 @@ asio::awaitable<void> ControllerManager::run_controllers() {
     log::info(kLog, "caches synced");
     if (running.replicaset) workers.spawn(running.replicaset->run());
     if (running.endpoint) workers.spawn(running.endpoint->run());
+    if (running.garbage_collector) workers.spawn(running.garbage_collector->run());
   }
   co_await workers.wait();  // until stop_controllers()
   for (auto* informer : running.informers()) informer->stop();

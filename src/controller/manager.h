@@ -51,6 +51,7 @@ struct Running;
 // The controllers this binary has, by upstream name.
 inline constexpr const char* kReplicaSetController = "replicaset";
 inline constexpr const char* kEndpointController = "endpoint";
+inline constexpr const char* kGarbageCollectorController = "garbagecollector";
 
 struct ManagerOptions {
   std::vector<std::string> master;  // --master: API server URLs, tried in order (failover)
@@ -67,6 +68,7 @@ struct ManagerOptions {
   std::vector<std::string> controllers = {"*"};        // --controllers
   int concurrent_replicaset_syncs = 5;
   int concurrent_endpoint_syncs = 5;
+  int concurrent_gc_syncs = 20;
   Millis request_timeout{10000};
 };
 

@@ -77,7 +77,7 @@ class ControllerManagerTest : public ::testing::Test {
   }
 
   // Starts controller-manager-<index> (1-based) with fast leader election.
-  void start_controller_manager(int index) {
+  void start_controller_manager(int index, const std::vector<std::string>& extra = {}) {
     cluster::ProcessSpec spec;
     spec.name = fmt::format("controller-manager-{}", index);
     spec.argv = {shakeout::testing::shakeout_binary(),
@@ -98,6 +98,7 @@ class ControllerManagerTest : public ::testing::Test {
                  "100ms",
                  "--log-level",
                  "debug"};
+    spec.argv.insert(spec.argv.end(), extra.begin(), extra.end());
     spec.log_file = cluster_->run_dir().path() / (spec.name + ".log");
     ASSERT_TRUE(cluster_->supervisor().start(spec).ok());
   }
@@ -466,6 +467,78 @@ TEST_F(ControllerManagerTest, EndpointsFollowPodReadiness) {
   ASSERT_TRUE(run(client_->remove(res("", "services"), "default", "ep", client::DeleteOptions())).ok());
   ASSERT_TRUE(pump([&] { return !endpoints().contains("metadata"); }, 60s))
       << "its Endpoints go with the Service";
+}
+
+
+namespace {
+
+json owner_ref(const json& owner) {
+  return {{"apiVersion", owner["apiVersion"]}, {"kind", owner["kind"]},
+          {"name", owner["metadata"]["name"]},  {"uid", owner["metadata"]["uid"]},
+          {"controller", true},                 {"blockOwnerDeletion", true}};
+}
+
+}  // namespace
+
+// Deployment ──► ReplicaSet ──► pods along ownerReferences, with the
+// deployment controller off so the chain is exactly what the test built.
+TEST_F(ControllerManagerTest, GarbageCollectorCascadesAlongOwnerReferences) {
+  start_controller_manager(1, {"--controllers", "replicaset,garbagecollector"});
+  const auto& deployments = res("apps", "deployments");
+  auto chain = [&](const std::string& name) {
+    json deployment = make_replicaset(name, 2);
+    deployment["kind"] = "Deployment";
+    deployment = create(deployments, deployment);
+    json rs = make_replicaset(name, 2);
+    rs["metadata"]["ownerReferences"] = json::array({owner_ref(deployment)});
+    create(replicasets(), rs);
+    EXPECT_TRUE(wait_for_pods(name, 2));
+  };
+  auto gone = [&](const api::ResourceInfo& resource, const std::string& name) {
+    auto got = run(client_->get(resource, "default", name));
+    return !got.ok() && client::is_not_found(got.error());
+  };
+  auto remove = [&](const std::string& name, const std::string& policy) {
+    client::DeleteOptions options;
+    options.propagation_policy = policy;
+    auto deleted = run(client_->remove(deployments, "default", name, options));
+    ASSERT_TRUE(deleted.ok()) << deleted.error().message();
+  };
+
+  // Background: the owner goes at once, then the ReplicaSet, then its pods.
+  chain("bg");
+  remove("bg", "Background");
+  EXPECT_TRUE(gone(deployments, "bg"));
+  EXPECT_TRUE(pump([&] { return gone(replicasets(), "bg") && active_pods("bg").empty(); }, 60s));
+
+  // Foreground: the owner stays (deletionTimestamp, foregroundDeletion)
+  // until its blocking dependents are gone, and goes last.
+  chain("fg");
+  remove("fg", "Foreground");
+  auto held = run(client_->get(deployments, "default", "fg"));
+  ASSERT_TRUE(held.ok());
+  EXPECT_EQ((*held)["metadata"]["finalizers"], json::array({"foregroundDeletion"}));
+  ASSERT_TRUE(pump([&] { return gone(deployments, "fg"); }, 60s));
+  EXPECT_TRUE(gone(replicasets(), "fg"));
+  EXPECT_TRUE(active_pods("fg").empty());
+
+  // Orphan: the owner goes, the ReplicaSet stays without the reference and
+  // keeps its pods.
+  chain("or");
+  remove("or", "Orphan");
+  ASSERT_TRUE(pump([&] { return gone(deployments, "or"); }, 60s));
+  json rs = get_replicaset("or");
+  EXPECT_FALSE(rs["metadata"].contains("ownerReferences") && !rs["metadata"]["ownerReferences"].empty())
+      << rs.dump();
+  EXPECT_EQ(active_pods("or").size(), 2u);
+
+  // A ReplicaSet whose owner never existed is collected with its pods.
+  json dangling = make_replicaset("dangling", 1);
+  dangling["metadata"]["ownerReferences"] = json::array(
+      {{{"apiVersion", "apps/v1"}, {"kind", "Deployment"}, {"name", "nobody"}, {"uid", "no-such-uid"},
+        {"controller", true}, {"blockOwnerDeletion", true}}});
+  create(replicasets(), dangling);
+  EXPECT_TRUE(pump([&] { return gone(replicasets(), "dangling") && active_pods("dangling").empty(); }, 60s));
 }
 
 }  // namespace
