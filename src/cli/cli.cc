@@ -177,10 +177,18 @@ int run(int argc, char** argv) {
       {"--leader-elect-lease-duration", "15s", &cm_options.lease_duration},
       {"--leader-elect-renew-deadline", "10s", &cm_options.renew_deadline},
       {"--leader-elect-retry-period", "2s", &cm_options.retry_period},
+      {"--pod-gc-period", "20s", &cm_options.pod_gc_period},
+      {"--pod-gc-quarantine", "40s", &cm_options.pod_gc_quarantine},
+      {"--namespace-finalizer-estimate", "15s", &cm_options.namespace_finalizer_estimate},
   };
   add_duration(cm_cmd, cm_durations[0], "how long a Lease is valid without renewal");
   add_duration(cm_cmd, cm_durations[1], "the leader gives up if it cannot renew by then");
   add_duration(cm_cmd, cm_durations[2], "how often candidates try and the leader renews");
+  add_duration(cm_cmd, cm_durations[3], "how often pod GC runs (upstream's fixed 20s)");
+  add_duration(cm_cmd, cm_durations[4],
+               "how long a pod's node must be missing before pod GC deletes it (upstream's fixed 40s)");
+  add_duration(cm_cmd, cm_durations[5],
+               "how long a terminating namespace waits on finalizers before it looks again (upstream's fixed 15s)");
   cm_cmd
       ->add_option("--leader-elect-resource-namespace", cm_options.lease_namespace, "namespace of the Lease")
       ->capture_default_str();
@@ -202,6 +210,14 @@ int run(int argc, char** argv) {
   cm_cmd
       ->add_option("--concurrent-gc-syncs", cm_options.concurrent_gc_syncs,
                    "garbage collector workers")
+      ->capture_default_str();
+  cm_cmd
+      ->add_option("--concurrent-namespace-syncs", cm_options.concurrent_namespace_syncs,
+                   "namespaces deleted at once")
+      ->capture_default_str();
+  cm_cmd
+      ->add_option("--terminated-pod-gc-threshold", cm_options.terminated_pod_gc_threshold,
+                   "terminated pods kept before pod GC deletes the oldest (<= 0: no limit)")
       ->capture_default_str();
 
   scheduler::Options scheduler_options;

@@ -241,6 +241,16 @@ ProcessSpec Cluster::control_plane_spec(const std::string& role, int index) cons
                ms("leader-elect-renew-deadline"),
                "--leader-elect-retry-period",
                ms("leader-elect-retry-period")};
+  if (!scheduler) {
+    // Pod GC's and the namespace controller's fixed periods (upstream
+    // constants) follow the time scale.
+    auto scaled = [&](int64_t upstream_ms) {
+      const auto scaled_ms = static_cast<int64_t>(static_cast<double>(upstream_ms) * options_.profile.time_scale());
+      return fmt::format("{}ms", std::max<int64_t>(scaled_ms, Profile::kFastPeriodFloor.count()));
+    };
+    spec.argv.insert(spec.argv.end(), {"--pod-gc-period", scaled(20000), "--pod-gc-quarantine", scaled(40000),
+                                       "--namespace-finalizer-estimate", scaled(15000)});
+  }
   spec.log_file = run_dir_.log_file(spec.name);
   return spec;
 }

@@ -21,6 +21,8 @@
 #include "controller/endpoints.h"
 #include "controller/garbage_collector.h"
 #include "controller/metrics.h"
+#include "controller/namespace.h"
+#include "controller/podgc.h"
 #include "controller/replicaset.h"
 #include "net/http_server.h"
 
@@ -79,6 +81,24 @@ struct Running {
           client, *services, *pods, *endpoints, client::real_timers(), ep_options,
           metrics.queue(kEndpointController), metrics.sync(kEndpointController));
     }
+    if (enabled.contains(kNamespaceController)) {
+      namespaces = informer("", "namespaces");
+      NamespaceOptions ns_options;
+      ns_options.workers = options.concurrent_namespace_syncs;
+      ns_options.finalizer_estimate = options.namespace_finalizer_estimate;
+      namespace_controller = std::make_unique<NamespaceController>(
+          client, *namespaces, client::real_timers(), ns_options, metrics.queue(kNamespaceController),
+          metrics.sync(kNamespaceController));
+    }
+    if (enabled.contains(kPodGcController)) {
+      nodes = informer("", "nodes");
+      PodGcOptions gc_options;
+      gc_options.terminated_pod_gc_threshold = options.terminated_pod_gc_threshold;
+      gc_options.gc_period = options.pod_gc_period;
+      gc_options.quarantine = options.pod_gc_quarantine;
+      podgc = std::make_unique<PodGcController>(client, *pods, *nodes, client::real_timers(), gc_options,
+                                                metrics.sync(kPodGcController));
+    }
     if (enabled.contains(kGarbageCollectorController)) {
       GarbageCollectorOptions gc_options;
       gc_options.workers = options.concurrent_gc_syncs;
@@ -90,7 +110,7 @@ struct Running {
 
   std::vector<client::Informer*> informers() const {
     std::vector<client::Informer*> out;
-    for (const auto* slot : {&pods, &replicasets, &services, &endpoints})
+    for (const auto* slot : {&pods, &replicasets, &services, &endpoints, &namespaces, &nodes})
       if (*slot) out.push_back(slot->get());
     if (garbage_collector)
       for (auto* informer : garbage_collector->informers()) out.push_back(informer);
@@ -105,6 +125,8 @@ struct Running {
     if (replicaset) replicaset->stop();
     if (endpoint) endpoint->stop();
     if (garbage_collector) garbage_collector->stop();
+    if (namespace_controller) namespace_controller->stop();
+    if (podgc) podgc->stop();
   }
 
   client::SeededRandom random{std::random_device()()};
@@ -112,13 +134,18 @@ struct Running {
   std::unique_ptr<client::Informer> replicasets;
   std::unique_ptr<client::Informer> services;
   std::unique_ptr<client::Informer> endpoints;
+  std::unique_ptr<client::Informer> namespaces;
+  std::unique_ptr<client::Informer> nodes;
   std::unique_ptr<ReplicaSetController> replicaset;
   std::unique_ptr<EndpointsController> endpoint;
   std::unique_ptr<GarbageCollector> garbage_collector;
+  std::unique_ptr<NamespaceController> namespace_controller;
+  std::unique_ptr<PodGcController> podgc;
 };
 
 Result<std::set<std::string>> enabled_controllers(const std::vector<std::string>& flags) {
-  const std::set<std::string> known = {kReplicaSetController, kEndpointController, kGarbageCollectorController};
+  const std::set<std::string> known = {kReplicaSetController, kEndpointController, kGarbageCollectorController,
+                                       kNamespaceController, kPodGcController};
   std::set<std::string> enabled;
   std::set<std::string> disabled;
   bool star = false;
@@ -154,6 +181,8 @@ Status validate(const ManagerOptions& options) {
     return invalid("--concurrent-replicaset-syncs must be at least 1");
   if (options.concurrent_endpoint_syncs < 1) return invalid("--concurrent-endpoint-syncs must be at least 1");
   if (options.concurrent_gc_syncs < 1) return invalid("--concurrent-gc-syncs must be at least 1");
+  if (options.concurrent_namespace_syncs < 1) return invalid("--concurrent-namespace-syncs must be at least 1");
+  if (options.pod_gc_period.count() <= 0) return invalid("--pod-gc-period must be positive");
   if (auto enabled = enabled_controllers(options.controllers); !enabled) return enabled.error();
   if (options.leader_elect) {
     client::LeaderElectionConfig config;
@@ -296,6 +325,8 @@ asio::awaitable<void> ControllerManager::run_controllers() {
     if (running.replicaset) workers.spawn(running.replicaset->run());
     if (running.endpoint) workers.spawn(running.endpoint->run());
     if (running.garbage_collector) workers.spawn(running.garbage_collector->run());
+    if (running.namespace_controller) workers.spawn(running.namespace_controller->run());
+    if (running.podgc) workers.spawn(running.podgc->run());
   }
   co_await workers.wait();  // until stop_controllers()
   for (auto* informer : running.informers()) informer->stop();

@@ -52,6 +52,8 @@ struct Running;
 inline constexpr const char* kReplicaSetController = "replicaset";
 inline constexpr const char* kEndpointController = "endpoint";
 inline constexpr const char* kGarbageCollectorController = "garbagecollector";
+inline constexpr const char* kNamespaceController = "namespace";
+inline constexpr const char* kPodGcController = "podgc";
 
 struct ManagerOptions {
   std::vector<std::string> master;  // --master: API server URLs, tried in order (failover)
@@ -69,6 +71,11 @@ struct ManagerOptions {
   int concurrent_replicaset_syncs = 5;
   int concurrent_endpoint_syncs = 5;
   int concurrent_gc_syncs = 20;
+  int concurrent_namespace_syncs = 10;
+  Millis namespace_finalizer_estimate{15000};  // upstream's fixed finalizerEstimateSeconds, a flag here
+  int64_t terminated_pod_gc_threshold = 12500;
+  Millis pod_gc_period{20000};     // upstream's fixed gcCheckPeriod, a flag here
+  Millis pod_gc_quarantine{40000};  // upstream's fixed quarantineTime, a flag here
   Millis request_timeout{10000};
 };
 

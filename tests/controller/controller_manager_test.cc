@@ -541,5 +541,102 @@ TEST_F(ControllerManagerTest, GarbageCollectorCascadesAlongOwnerReferences) {
   EXPECT_TRUE(pump([&] { return gone(replicasets(), "dangling") && active_pods("dangling").empty(); }, 60s));
 }
 
+TEST_F(ControllerManagerTest, NamespaceControllerEmptiesATerminatingNamespaceThenDeletesIt) {
+  start_controller_manager(1, {"--controllers", "replicaset,namespace"});
+  const auto& namespaces = res("", "namespaces");
+  json ns = {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "doomed"}}}};
+  ASSERT_TRUE(run(client_->create(namespaces, "", ns)).ok());
+  ASSERT_TRUE(run(client_->create(replicasets(), "doomed", make_replicaset("web", 2))).ok());
+  json service = json::parse(R"({"apiVersion": "v1", "kind": "Service", "spec": {"ports": [{"port": 80}]}})");
+  service["metadata"]["name"] = "web";
+  ASSERT_TRUE(run(client_->create(res("", "services"), "doomed", service)).ok());
+  auto count = [&](const api::ResourceInfo& resource) {
+    auto list = run(client_->list(resource, "doomed", client::ListOptions()));
+    return list.ok() ? static_cast<int>((*list)["items"].size()) : -1;
+  };
+  ASSERT_TRUE(pump([&] { return count(pods()) == 2; }, 60s));
+
+  auto deleted = run(client_->remove(namespaces, "", "doomed", client::DeleteOptions()));
+  ASSERT_TRUE(deleted.ok()) << deleted.error().message();
+  EXPECT_EQ((*deleted)["status"]["phase"], "Terminating");
+  ASSERT_TRUE(pump(
+      [&] {
+        auto got = run(client_->get(namespaces, "", "doomed"));
+        return !got.ok() && client::is_not_found(got.error());
+      },
+      60s));
+  // Nothing of it is left behind in storage.
+  EXPECT_EQ(count(pods()), 0);
+  EXPECT_EQ(count(replicasets()), 0);
+  EXPECT_EQ(count(res("", "services")), 0);
+}
+
+TEST_F(ControllerManagerTest, NamespaceControllerWaitsForFinalizersAndSaysSo) {
+  start_controller_manager(1, {"--controllers", "namespace", "--namespace-finalizer-estimate", "200ms"});
+  const auto& namespaces = res("", "namespaces");
+  json ns = {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "held"}}}};
+  ASSERT_TRUE(run(client_->create(namespaces, "", ns)).ok());
+  json cm = make_replicaset("kept", 0);
+  cm["metadata"]["finalizers"] = json::array({"example.com/keep"});
+  ASSERT_TRUE(run(client_->create(replicasets(), "held", cm)).ok());
+  ASSERT_TRUE(run(client_->remove(namespaces, "", "held", client::DeleteOptions())).ok());
+
+  auto condition = [&](const std::string& type) {
+    auto got = run(client_->get(namespaces, "", "held"));
+    if (!got.ok()) return json::object();
+    for (const auto& c : (*got)["status"].value("conditions", json::array()))
+      if (c["type"] == type) return c;
+    return json::object();
+  };
+  ASSERT_TRUE(pump([&] { return condition("NamespaceFinalizersRemaining").value("status", "") == "True"; }, 60s));
+  EXPECT_EQ(condition("NamespaceFinalizersRemaining")["message"],
+            "Some content in the namespace has finalizers remaining: example.com/keep in 1 resource instances");
+  EXPECT_EQ(condition("NamespaceContentRemaining")["reason"], "SomeResourcesRemain");
+  EXPECT_EQ(condition("NamespaceContentRemaining")["message"],
+            "Some resources are remaining: replicasets.apps has 1 resource instances");
+
+  // The finalizer goes: at the next look the namespace goes too.
+  auto rs = run(client_->get(replicasets(), "held", "kept"));
+  ASSERT_TRUE(rs.ok());
+  (*rs)["metadata"]["finalizers"] = json::array();
+  ASSERT_TRUE(run(client_->update(replicasets(), "held", *rs)).ok());
+  EXPECT_TRUE(pump(
+      [&] {
+        auto got = run(client_->get(namespaces, "", "held"));
+        return !got.ok() && client::is_not_found(got.error());
+      },
+      60s));
+}
+
+TEST_F(ControllerManagerTest, PodGcDeletesPodsOfGoneNodesAndTerminatedPodsOverTheThreshold) {
+  start_controller_manager(1, {"--controllers", "podgc", "--pod-gc-period", "100ms", "--pod-gc-quarantine",
+                               "300ms", "--terminated-pod-gc-threshold", "2"});
+  json node = {{"apiVersion", "v1"}, {"kind", "Node"}, {"metadata", {{"name", "node-1"}}}};
+  ASSERT_TRUE(run(client_->create(res("", "nodes"), "", node)).ok());
+  json pod = json::parse(R"({"apiVersion": "v1", "kind": "Pod",
+      "spec": {"containers": [{"name": "app", "image": "shakeout/app"}]}})");
+  auto make = [&](const std::string& name, const std::string& node_name, const std::string& phase) {
+    pod["metadata"]["name"] = name;
+    pod["metadata"]["labels"]["app"] = "gc";
+    pod["spec"]["nodeName"] = node_name;
+    auto created = run(client_->create(pods(), "default", pod));
+    ASSERT_TRUE(created.ok()) << created.error().message();
+    if (phase.empty()) return;
+    (*created)["status"]["phase"] = phase;
+    ASSERT_TRUE(run(client_->update_status(pods(), "default", *created)).ok());
+  };
+  make("on-node-1", "node-1", "Running");
+  make("on-gone-node", "node-gone", "Running");
+  for (const char* name : {"done-1", "done-2", "done-3", "done-4"}) make(name, "node-1", "Succeeded");
+
+  auto names = [&] {
+    std::set<std::string> out;
+    for (const auto& p : active_pods("gc")) out.insert(p["metadata"]["name"].get<std::string>());
+    return out;
+  };
+  const std::set<std::string> expected = {"on-node-1", "done-3", "done-4"};
+  ASSERT_TRUE(pump([&] { return names() == expected; }, 60s)) << fmt::format("{}", fmt::join(names(), ","));
+}
+
 }  // namespace
 }  // namespace shakeout::controller
