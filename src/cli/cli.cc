@@ -212,6 +212,14 @@ int run(int argc, char** argv) {
                    "garbage collector workers")
       ->capture_default_str();
   cm_cmd
+      ->add_option("--concurrent-service-endpoint-syncs", cm_options.concurrent_service_endpoint_syncs,
+                   "Services whose EndpointSlices are synced at once")
+      ->capture_default_str();
+  cm_cmd
+      ->add_option("--max-endpoints-per-slice", cm_options.max_endpoints_per_slice,
+                   "endpoints in one EndpointSlice at most")
+      ->capture_default_str();
+  cm_cmd
       ->add_option("--concurrent-namespace-syncs", cm_options.concurrent_namespace_syncs,
                    "namespaces deleted at once")
       ->capture_default_str();

@@ -22,7 +22,7 @@
 // - Writes only when subsets or labels differ from the cached Endpoints; a
 //   409 is retried with backoff, at most 15 times in a row (upstream
 //   maxRetries), after which the key waits for the next event.
-// - Not reproduced: EndpointSlices, hostname/subdomain, the
+// - Not reproduced: hostname/subdomain, the
 //   last-change-trigger-time annotation, the over-capacity annotation.
 // Threading: one executor; see ReplicaSetController.
 

@@ -19,6 +19,7 @@
 #include "common/async.h"
 #include "common/log.h"
 #include "controller/endpoints.h"
+#include "controller/endpointslice.h"
 #include "controller/garbage_collector.h"
 #include "controller/metrics.h"
 #include "controller/namespace.h"
@@ -81,6 +82,16 @@ struct Running {
           client, *services, *pods, *endpoints, client::real_timers(), ep_options,
           metrics.queue(kEndpointController), metrics.sync(kEndpointController));
     }
+    if (enabled.contains(kEndpointSliceController)) {
+      if (!services) services = informer("", "services");
+      endpointslices = informer("discovery.k8s.io", "endpointslices");
+      EndpointSliceOptions slice_options;
+      slice_options.workers = options.concurrent_service_endpoint_syncs;
+      slice_options.max_endpoints_per_slice = options.max_endpoints_per_slice;
+      endpointslice = std::make_unique<EndpointSliceController>(
+          client, *services, *pods, *endpointslices, client::real_timers(), slice_options,
+          metrics.queue(kEndpointSliceController), metrics.sync(kEndpointSliceController));
+    }
     if (enabled.contains(kNamespaceController)) {
       namespaces = informer("", "namespaces");
       NamespaceOptions ns_options;
@@ -110,7 +121,7 @@ struct Running {
 
   std::vector<client::Informer*> informers() const {
     std::vector<client::Informer*> out;
-    for (const auto* slot : {&pods, &replicasets, &services, &endpoints, &namespaces, &nodes})
+    for (const auto* slot : {&pods, &replicasets, &services, &endpoints, &endpointslices, &namespaces, &nodes})
       if (*slot) out.push_back(slot->get());
     if (garbage_collector)
       for (auto* informer : garbage_collector->informers()) out.push_back(informer);
@@ -125,6 +136,7 @@ struct Running {
     if (replicaset) replicaset->stop();
     if (endpoint) endpoint->stop();
     if (garbage_collector) garbage_collector->stop();
+    if (endpointslice) endpointslice->stop();
     if (namespace_controller) namespace_controller->stop();
     if (podgc) podgc->stop();
   }
@@ -134,18 +146,20 @@ struct Running {
   std::unique_ptr<client::Informer> replicasets;
   std::unique_ptr<client::Informer> services;
   std::unique_ptr<client::Informer> endpoints;
+  std::unique_ptr<client::Informer> endpointslices;
   std::unique_ptr<client::Informer> namespaces;
   std::unique_ptr<client::Informer> nodes;
   std::unique_ptr<ReplicaSetController> replicaset;
   std::unique_ptr<EndpointsController> endpoint;
   std::unique_ptr<GarbageCollector> garbage_collector;
+  std::unique_ptr<EndpointSliceController> endpointslice;
   std::unique_ptr<NamespaceController> namespace_controller;
   std::unique_ptr<PodGcController> podgc;
 };
 
 Result<std::set<std::string>> enabled_controllers(const std::vector<std::string>& flags) {
   const std::set<std::string> known = {kReplicaSetController, kEndpointController, kGarbageCollectorController,
-                                       kNamespaceController, kPodGcController};
+                                       kNamespaceController, kPodGcController, kEndpointSliceController};
   std::set<std::string> enabled;
   std::set<std::string> disabled;
   bool star = false;
@@ -181,6 +195,10 @@ Status validate(const ManagerOptions& options) {
     return invalid("--concurrent-replicaset-syncs must be at least 1");
   if (options.concurrent_endpoint_syncs < 1) return invalid("--concurrent-endpoint-syncs must be at least 1");
   if (options.concurrent_gc_syncs < 1) return invalid("--concurrent-gc-syncs must be at least 1");
+  if (options.concurrent_service_endpoint_syncs < 1)
+    return invalid("--concurrent-service-endpoint-syncs must be at least 1");
+  if (options.max_endpoints_per_slice < 1 || options.max_endpoints_per_slice > 1000)
+    return invalid("--max-endpoints-per-slice must be between 1 and 1000");
   if (options.concurrent_namespace_syncs < 1) return invalid("--concurrent-namespace-syncs must be at least 1");
   if (options.pod_gc_period.count() <= 0) return invalid("--pod-gc-period must be positive");
   if (auto enabled = enabled_controllers(options.controllers); !enabled) return enabled.error();
@@ -327,6 +345,7 @@ asio::awaitable<void> ControllerManager::run_controllers() {
     if (running.garbage_collector) workers.spawn(running.garbage_collector->run());
     if (running.namespace_controller) workers.spawn(running.namespace_controller->run());
     if (running.podgc) workers.spawn(running.podgc->run());
+    if (running.endpointslice) workers.spawn(running.endpointslice->run());
   }
   co_await workers.wait();  // until stop_controllers()
   for (auto* informer : running.informers()) informer->stop();

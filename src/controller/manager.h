@@ -54,6 +54,7 @@ inline constexpr const char* kEndpointController = "endpoint";
 inline constexpr const char* kGarbageCollectorController = "garbagecollector";
 inline constexpr const char* kNamespaceController = "namespace";
 inline constexpr const char* kPodGcController = "podgc";
+inline constexpr const char* kEndpointSliceController = "endpointslice";
 
 struct ManagerOptions {
   std::vector<std::string> master;  // --master: API server URLs, tried in order (failover)
@@ -71,6 +72,8 @@ struct ManagerOptions {
   int concurrent_replicaset_syncs = 5;
   int concurrent_endpoint_syncs = 5;
   int concurrent_gc_syncs = 20;
+  int concurrent_service_endpoint_syncs = 5;
+  int max_endpoints_per_slice = 100;
   int concurrent_namespace_syncs = 10;
   Millis namespace_finalizer_estimate{15000};  // upstream's fixed finalizerEstimateSeconds, a flag here
   int64_t terminated_pod_gc_threshold = 12500;

@@ -638,5 +638,62 @@ TEST_F(ControllerManagerTest, PodGcDeletesPodsOfGoneNodesAndTerminatedPodsOverTh
   ASSERT_TRUE(pump([&] { return names() == expected; }, 60s)) << fmt::format("{}", fmt::join(names(), ","));
 }
 
+TEST_F(ControllerManagerTest, EndpointSlicesFollowPodsAndAreCollectedWithTheService) {
+  start_controller_manager(1, {"--controllers", "endpointslice,garbagecollector"});
+  const auto& slices = res("discovery.k8s.io", "endpointslices");
+  json service = json::parse(R"({"apiVersion": "v1", "kind": "Service",
+      "spec": {"selector": {"app": "sl"}, "ports": [{"name": "web", "port": 80, "targetPort": "http"}]}})");
+  service["metadata"]["name"] = "sl";
+  create(res("", "services"), service);
+  json pod = json::parse(R"({"apiVersion": "v1", "kind": "Pod",
+      "spec": {"containers": [{"name": "app", "image": "shakeout/app",
+                               "ports": [{"name": "http", "containerPort": 8080}]}]}})");
+  pod["metadata"]["labels"]["app"] = "sl";
+  for (const char* name : {"sl-a", "sl-b"}) {
+    pod["metadata"]["name"] = name;
+    create(pods(), pod);
+  }
+  set_pod_state("sl-a", "10.0.1.1", true);
+  set_pod_state("sl-b", "10.0.1.2", false);
+
+  auto managed = [&] {
+    client::ListOptions options;
+    options.label_selector = "kubernetes.io/service-name=sl";
+    auto list = run(client_->list(slices, "default", options));
+    return list.ok() ? (*list)["items"] : json::array();
+  };
+  // ip -> "ready/serving/terminating" of the one slice.
+  auto states = [&] {
+    std::map<std::string, std::string> out;
+    auto items = managed();
+    if (items.size() != 1) return out;
+    for (const auto& e : items[0].value("endpoints", json::array())) {
+      const json& c = e["conditions"];
+      out[e["addresses"][0]] = fmt::format("{}/{}/{}", c["ready"].get<bool>(), c["serving"].get<bool>(),
+                                           c["terminating"].get<bool>());
+    }
+    return out;
+  };
+  using States = std::map<std::string, std::string>;
+  ASSERT_TRUE(pump([&] { return states() == States{{"10.0.1.1", "true/true/false"}, {"10.0.1.2", "false/false/false"}}; },
+                   60s))
+      << managed().dump();
+  const json slice = managed()[0];
+  EXPECT_EQ(slice["addressType"], "IPv4");
+  EXPECT_EQ(slice["ports"], json::parse(R"([{"name": "web", "port": 8080, "protocol": "TCP"}])"));
+  EXPECT_EQ(slice["metadata"]["labels"]["endpointslice.kubernetes.io/managed-by"], "endpointslice-controller.k8s.io");
+  EXPECT_EQ(slice["metadata"]["ownerReferences"][0]["kind"], "Service");
+  EXPECT_EQ(slice["metadata"]["name"].get<std::string>().rfind("sl-", 0), 0u);
+
+  // A bound pod being deleted stays, serving but terminating.
+  auto deleting = run(client_->remove(pods(), "default", "sl-a", client::DeleteOptions()));
+  ASSERT_TRUE(deleting.ok());
+  EXPECT_TRUE(pump([&] { return states()["10.0.1.1"] == "false/true/true"; }, 60s)) << managed().dump();
+
+  // Deleting the Service lets the garbage collector take its slice.
+  ASSERT_TRUE(run(client_->remove(res("", "services"), "default", "sl", client::DeleteOptions())).ok());
+  EXPECT_TRUE(pump([&] { return managed().empty(); }, 60s));
+}
+
 }  // namespace
 }  // namespace shakeout::controller

@@ -2,7 +2,9 @@
 // resolution (named targetPorts), repacking.
 
 #include "controller/endpoints.h"
+#include "controller/endpointslice.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 namespace shakeout::controller {
@@ -101,6 +103,49 @@ TEST(EndpointsRules, SelectorMatchesOnlyItsNamespaceAndNeverWhenEmpty) {
   json other_labels = p;
   other_labels["metadata"]["labels"]["app"] = "db";
   EXPECT_FALSE(service_selects(service(), other_labels));
+}
+
+TEST(EndpointSliceRules, PodsGroupByResolvedPortsWithUpstreamConditions) {
+  json terminating = pod("c", "10.1.0.3", true, 8080);
+  terminating["metadata"]["deletionTimestamp"] = "2026-11-29T08:00:00Z";
+  json finished = pod("d", "10.1.0.4", true, 8080);
+  finished["status"]["phase"] = "Succeeded";
+  const std::vector<json> pods = {pod("b", "10.1.0.2", false, 8080), pod("a", "10.1.0.1", true, 8080),
+                                  pod("e", "10.1.0.5", true, 8081), pod("noip", "", true, 8080), terminating,
+                                  finished};
+  auto slices = desired_endpoint_slices(service(), pods, 100);
+  ASSERT_EQ(slices.size(), 2u) << "two port sets: http-port 8080 and 8081";
+  const SliceContent* on_8080 = nullptr;
+  for (const auto& slice : slices)
+    if (slice.ports[0]["port"] == 8080) on_8080 = &slice;
+  ASSERT_NE(on_8080, nullptr);
+  EXPECT_EQ(on_8080->ports, json::parse(R"([{"name": "http", "port": 8080, "protocol": "TCP"},
+                                            {"name": "metrics", "port": 9100, "protocol": "TCP"}])"));
+  ASSERT_EQ(on_8080->endpoints.size(), 3u) << "no IP and terminal pods are left out";
+  EXPECT_EQ(on_8080->endpoints[0]["addresses"], json::array({"10.1.0.1"}));
+  EXPECT_EQ(on_8080->endpoints[0]["conditions"],
+            json::parse(R"({"ready": true, "serving": true, "terminating": false})"));
+  EXPECT_EQ(on_8080->endpoints[0]["targetRef"]["name"], "a");
+  EXPECT_EQ(on_8080->endpoints[0]["nodeName"], "node-1");
+  EXPECT_EQ(on_8080->endpoints[1]["conditions"],
+            json::parse(R"({"ready": false, "serving": false, "terminating": false})"));
+  EXPECT_EQ(on_8080->endpoints[2]["conditions"],
+            json::parse(R"({"ready": false, "serving": true, "terminating": true})"));
+
+  json publish = service();
+  publish["spec"]["publishNotReadyAddresses"] = true;
+  auto published = desired_endpoint_slices(publish, {pod("b", "10.1.0.2", false, 8080)}, 100);
+  EXPECT_EQ(published[0].endpoints[0]["conditions"]["ready"], true);
+}
+
+TEST(EndpointSliceRules, ASliceHoldsAtMostMaxEndpoints) {
+  std::vector<json> pods;
+  for (int i = 1; i <= 5; ++i) pods.push_back(pod(fmt::format("p{}", i), fmt::format("10.1.0.{}", i), true, 8080));
+  auto slices = desired_endpoint_slices(service(), pods, 2);
+  ASSERT_EQ(slices.size(), 3u);
+  EXPECT_EQ(slices[0].endpoints.size(), 2u);
+  EXPECT_EQ(slices[2].endpoints.size(), 1u);
+  for (const auto& slice : slices) EXPECT_EQ(slice.ports.size(), 2u);
 }
 
 }  // namespace
