@@ -19,6 +19,7 @@
 #include "common/async.h"
 #include "common/log.h"
 #include "controller/endpoints.h"
+#include "controller/disruption.h"
 #include "controller/endpointslice.h"
 #include "controller/garbage_collector.h"
 #include "controller/metrics.h"
@@ -92,6 +93,14 @@ struct Running {
           client, *services, *pods, *endpointslices, client::real_timers(), slice_options,
           metrics.queue(kEndpointSliceController), metrics.sync(kEndpointSliceController));
     }
+    if (enabled.contains(kDisruptionController)) {
+      if (!replicasets) replicasets = informer("apps", "replicasets");
+      if (!deployments) deployments = informer("apps", "deployments");
+      pdbs = informer("policy", "poddisruptionbudgets");
+      disruption = std::make_unique<DisruptionController>(
+          client, *pdbs, *pods, *replicasets, *deployments, client::real_timers(), DisruptionOptions(),
+          metrics.queue(kDisruptionController), metrics.sync(kDisruptionController));
+    }
     if (enabled.contains(kNamespaceController)) {
       namespaces = informer("", "namespaces");
       NamespaceOptions ns_options;
@@ -121,7 +130,8 @@ struct Running {
 
   std::vector<client::Informer*> informers() const {
     std::vector<client::Informer*> out;
-    for (const auto* slot : {&pods, &replicasets, &services, &endpoints, &endpointslices, &namespaces, &nodes})
+    for (const auto* slot : {&pods, &replicasets, &deployments, &services, &endpoints, &endpointslices, &pdbs, &namespaces,
+                              &nodes})
       if (*slot) out.push_back(slot->get());
     if (garbage_collector)
       for (auto* informer : garbage_collector->informers()) out.push_back(informer);
@@ -137,6 +147,7 @@ struct Running {
     if (endpoint) endpoint->stop();
     if (garbage_collector) garbage_collector->stop();
     if (endpointslice) endpointslice->stop();
+    if (disruption) disruption->stop();
     if (namespace_controller) namespace_controller->stop();
     if (podgc) podgc->stop();
   }
@@ -147,19 +158,23 @@ struct Running {
   std::unique_ptr<client::Informer> services;
   std::unique_ptr<client::Informer> endpoints;
   std::unique_ptr<client::Informer> endpointslices;
+  std::unique_ptr<client::Informer> deployments;
+  std::unique_ptr<client::Informer> pdbs;
   std::unique_ptr<client::Informer> namespaces;
   std::unique_ptr<client::Informer> nodes;
   std::unique_ptr<ReplicaSetController> replicaset;
   std::unique_ptr<EndpointsController> endpoint;
   std::unique_ptr<GarbageCollector> garbage_collector;
   std::unique_ptr<EndpointSliceController> endpointslice;
+  std::unique_ptr<DisruptionController> disruption;
   std::unique_ptr<NamespaceController> namespace_controller;
   std::unique_ptr<PodGcController> podgc;
 };
 
 Result<std::set<std::string>> enabled_controllers(const std::vector<std::string>& flags) {
   const std::set<std::string> known = {kReplicaSetController, kEndpointController, kGarbageCollectorController,
-                                       kNamespaceController, kPodGcController, kEndpointSliceController};
+                                       kNamespaceController, kPodGcController, kEndpointSliceController,
+                                       kDisruptionController};
   std::set<std::string> enabled;
   std::set<std::string> disabled;
   bool star = false;
@@ -346,6 +361,7 @@ asio::awaitable<void> ControllerManager::run_controllers() {
     if (running.namespace_controller) workers.spawn(running.namespace_controller->run());
     if (running.podgc) workers.spawn(running.podgc->run());
     if (running.endpointslice) workers.spawn(running.endpointslice->run());
+    if (running.disruption) workers.spawn(running.disruption->run());
   }
   co_await workers.wait();  // until stop_controllers()
   for (auto* informer : running.informers()) informer->stop();

@@ -55,6 +55,7 @@ inline constexpr const char* kGarbageCollectorController = "garbagecollector";
 inline constexpr const char* kNamespaceController = "namespace";
 inline constexpr const char* kPodGcController = "podgc";
 inline constexpr const char* kEndpointSliceController = "endpointslice";
+inline constexpr const char* kDisruptionController = "disruption";
 
 struct ManagerOptions {
   std::vector<std::string> master;  // --master: API server URLs, tried in order (failover)

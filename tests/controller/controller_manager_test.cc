@@ -695,5 +695,42 @@ TEST_F(ControllerManagerTest, EndpointSlicesFollowPodsAndAreCollectedWithTheServ
   EXPECT_TRUE(pump([&] { return managed().empty(); }, 60s));
 }
 
+TEST_F(ControllerManagerTest, DisruptionControllerLetsEvictionsThroughUpToTheBudget) {
+  start_controller_manager(1, {"--controllers", "replicaset,disruption"});
+  create(replicasets(), make_replicaset("db", 3));
+  ASSERT_TRUE(wait_for_pods("db", 3));
+  int ip = 1;
+  for (const auto& pod : active_pods("db"))
+    set_pod_state(pod["metadata"]["name"], fmt::format("10.0.2.{}", ip++), true);
+  const auto& budgets = res("policy", "poddisruptionbudgets");
+  json pdb = {{"apiVersion", "policy/v1"},
+              {"kind", "PodDisruptionBudget"},
+              {"metadata", {{"name", "db"}}},
+              {"spec", {{"maxUnavailable", 1}, {"selector", {{"matchLabels", {{"app", "db"}}}}}}}};
+  create(budgets, pdb);
+  auto status = [&] {
+    auto got = run(client_->get(budgets, "default", "db"));
+    return got.ok() ? (*got).value("status", json::object()) : json::object();
+  };
+  ASSERT_TRUE(pump([&] { return status().value("disruptionsAllowed", 0) == 1; }, 60s)) << status().dump();
+  EXPECT_EQ(status()["expectedPods"], 3) << "maxUnavailable counts the ReplicaSet's scale";
+  EXPECT_EQ(status()["desiredHealthy"], 2);
+  EXPECT_EQ(status()["observedGeneration"], 1);
+
+  auto evict = [&](const std::string& name) {
+    json eviction = {{"apiVersion", "policy/v1"}, {"kind", "Eviction"}, {"metadata", {{"name", name}}}};
+    return run(client_->create_subresource(pods(), "default", name, "eviction", eviction));
+  };
+  auto pods_now = active_pods("db");
+  ASSERT_EQ(pods_now.size(), 3u);
+  auto first = evict(pods_now[0]["metadata"]["name"]);
+  ASSERT_TRUE(first.ok()) << first.error().message();
+  // The budget is spent until the controller counts again: the second
+  // eviction is refused with 429.
+  auto second = evict(pods_now[1]["metadata"]["name"]);
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.error().code, 429);
+}
+
 }  // namespace
 }  // namespace shakeout::controller

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "api/store.h"
+#include "controller/disruption.h"
 #include "controller/namespace.h"
 #include "controller/podgc.h"
 
@@ -63,6 +65,64 @@ TEST(PodGc, TerminatedPodsOverTheThresholdGoOldestFirst) {
   EXPECT_EQ(victims[1]["metadata"]["name"], "mid-done");
   EXPECT_TRUE(terminated_pods_to_delete(pods, 3).empty());
   EXPECT_TRUE(terminated_pods_to_delete(pods, 0).empty()) << "0 turns the limit off";
+}
+
+json budget_pdb(const json& spec) {
+  json pdb = json::object();
+  pdb["metadata"] = {{"name", "db"}, {"namespace", "default"}, {"generation", 3}};
+  pdb["spec"] = spec;
+  return pdb;
+}
+
+TEST(Disruption, BudgetsFollowUpstreamsExpectedCountRules) {
+  auto min_number = compute_budget(budget_pdb({{"minAvailable", 2}}), 3, std::nullopt);
+  ASSERT_TRUE(min_number);
+  EXPECT_EQ(min_number->expected, 3);
+  EXPECT_EQ(min_number->desired_healthy, 2);
+  // Percentages and maxUnavailable need the controllers' scale.
+  EXPECT_FALSE(compute_budget(budget_pdb({{"minAvailable", "50%"}}), 3, std::nullopt));
+  auto min_percent = compute_budget(budget_pdb({{"minAvailable", "50%"}}), 3, 5);
+  EXPECT_EQ(min_percent->expected, 5);
+  EXPECT_EQ(min_percent->desired_healthy, 3) << "50% of 5 rounds up";
+  auto max_percent = compute_budget(budget_pdb({{"maxUnavailable", "30%"}}), 4, 4);
+  EXPECT_EQ(max_percent->desired_healthy, 2) << "30% of 4 = 1.2 unavailable rounds up to 2";
+  auto max_number = compute_budget(budget_pdb({{"maxUnavailable", 1}}), 3, 3);
+  EXPECT_EQ(max_number->desired_healthy, 2);
+  EXPECT_EQ(scaled_value(json("25%"), 10, false), 2);
+  EXPECT_EQ(scaled_value(json("x%"), 10, false), std::nullopt);
+}
+
+json budget_pod(const std::string& name, bool ready, bool deleting) {
+  json p = json::object();
+  p["metadata"] = {{"name", name}, {"namespace", "default"}};
+  if (deleting) p["metadata"]["deletionTimestamp"] = "2026-11-29T08:00:00Z";
+  p["status"]["conditions"] = json::array({{{"type", "Ready"}, {"status", ready ? "True" : "False"}}});
+  return p;
+}
+
+TEST(Disruption, StatusCountsHealthyPodsAndExpiresDisruptedOnes) {
+  const auto now = api::parse_timestamp("2026-11-29T08:10:00Z").value();
+  json pdb = budget_pdb({{"minAvailable", 1}});
+  pdb["status"]["disruptedPods"] = {{"a", "2026-11-29T08:09:30Z"}, {"old", "2026-11-29T08:00:00Z"}};
+  std::vector<json> pods = {budget_pod("a", true, false), budget_pod("b", true, false),
+                            budget_pod("c", true, false), budget_pod("d", false, false),
+                            budget_pod("e", true, true), budget_pod("old", true, false)};
+  auto budget = compute_budget(pdb, pods.size(), std::nullopt);
+  json status = pdb_status(pdb, pods, budget, now);
+  EXPECT_EQ(status["observedGeneration"], 3);
+  EXPECT_EQ(status["currentHealthy"], 3) << "b, c and old: a was just disrupted, d not ready, e deleting";
+  EXPECT_EQ(status["desiredHealthy"], 1);
+  EXPECT_EQ(status["expectedPods"], 6);
+  EXPECT_EQ(status["disruptionsAllowed"], 2);
+  EXPECT_EQ(status["disruptedPods"], json({{"a", "2026-11-29T08:09:30Z"}}));
+  EXPECT_EQ(status["conditions"][0]["reason"], "SufficientPods");
+
+  json none = pdb_status(budget_pdb({{"minAvailable", 5}}), pods, Budget{6, 5}, now);
+  EXPECT_EQ(none["disruptionsAllowed"], 0);
+  EXPECT_EQ(none["conditions"][0]["reason"], "InsufficientPods");
+  json failed = pdb_status(budget_pdb({{"maxUnavailable", 1}}), pods, std::nullopt, now);
+  EXPECT_EQ(failed["disruptionsAllowed"], 0);
+  EXPECT_EQ(failed["conditions"][0]["reason"], "SyncFailed");
 }
 
 }  // namespace
