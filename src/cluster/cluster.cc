@@ -83,6 +83,10 @@ Cluster::Cluster(asio::io_context& io, ClusterOptions options, RunDir run_dir, S
     }
     write_record(record_.state);
   });
+  supervisor_.on_restart([this](const ProcessInfo& info) {
+    log::info("cluster", "{} restarted (pid {}, restart {})", info.name, info.pid, info.restarts);
+    write_record(record_.state);
+  });
   write_record("starting");
 }
 
@@ -251,6 +255,12 @@ ProcessSpec Cluster::control_plane_spec(const std::string& role, int index) cons
     spec.argv.insert(spec.argv.end(), {"--pod-gc-period", scaled(20000), "--pod-gc-quarantine", scaled(40000),
                                        "--namespace-finalizer-estimate", scaled(15000)});
   }
+  // Static pods: the kubelet restarts them with CrashLoopBackOff (they
+  // exit 1 when they lose their Lease, as upstream's do).
+  spec.restart_on_exit = true;
+  spec.restart_backoff = options_.profile.duration("crashloop-backoff-initial");
+  spec.restart_backoff_max = options_.profile.duration("crashloop-backoff-max");
+  spec.restart_backoff_reset = options_.profile.duration("crashloop-backoff-reset");
   spec.log_file = run_dir_.log_file(spec.name);
   return spec;
 }

@@ -442,6 +442,7 @@ struct Supervisor::Child : std::enable_shared_from_this<Child> {
   }
 
   bool exited() const { return info.state == ProcessState::kExited; }
+  bool stop_requested = false;  // stop() asked for the exit: no policy restart
 
   // Signals the whole process group and tracks SIGSTOP/SIGCONT in `state`.
   Status signal(int number) {
@@ -468,6 +469,7 @@ struct Supervisor::Child : std::enable_shared_from_this<Child> {
                          log::warn(kComponent, "{}: waiting for exit: {}", self->spec.name, error.message());
                        if (self->reap_if_exited()) {
                          self->report_exit();
+                         if (self->owner != nullptr) self->owner->after_exit(self);
                        } else {
                          self->watch_exit();
                        }
@@ -543,6 +545,7 @@ struct Supervisor::Child : std::enable_shared_from_this<Child> {
   }
 
   static asio::awaitable<void> stop(std::shared_ptr<Child> self) {
+    self->stop_requested = true;
     if (self->exited()) co_return;
     const bool paused = self->info.state == ProcessState::kPaused;
     if (auto sent = self->signal(SIGTERM); !sent) log::warn(kComponent, "{}", sent.error().message);
@@ -597,6 +600,7 @@ const char* to_string(ProcessState state) {
 Supervisor::Supervisor(asio::io_context& io, const Clock& clock) : io_(io), clock_(clock) {}
 
 Supervisor::~Supervisor() {
+  for (auto& [name, timer] : pending_restarts_) timer->cancel();
   for (auto it = children_.rbegin(); it != children_.rend(); ++it) {
     Child& child = **it;
     if (!child.exited()) child.kill_and_reap_now(clock_.now());
@@ -604,8 +608,49 @@ Supervisor::~Supervisor() {
   }
 }
 
+void Supervisor::cancel_pending_restart(const std::string& name) {
+  auto it = pending_restarts_.find(name);
+  if (it == pending_restarts_.end()) return;
+  it->second->cancel();
+  pending_restarts_.erase(it);
+}
+
+void Supervisor::after_exit(const std::shared_ptr<Child>& child) {
+  if (!child->spec.restart_on_exit || child->stop_requested || stopping_all_) return;
+  const std::string name = child->spec.name;
+  const ProcessSpec& spec = child->spec;
+  auto [backoff, first] = next_backoff_.try_emplace(name, Millis(0));
+  if (!first && child->info.last_exit && child->info.last_exit->at - child->info.started_at >= spec.restart_backoff_reset)
+    backoff->second = Millis(0);
+  const Millis delay = backoff->second;
+  backoff->second = delay.count() == 0 ? spec.restart_backoff : std::min(delay * 2, spec.restart_backoff_max);
+  log::warn(kComponent, "{} exited unexpectedly; restarting it in {} (CrashLoopBackOff)", name,
+            format_duration(delay));
+  auto timer = std::make_shared<asio::steady_timer>(io_);
+  timer->expires_after(delay);
+  cancel_pending_restart(name);
+  pending_restarts_[name] = timer;
+  timer->async_wait([this, timer, name](const boost::system::error_code& error) {
+    if (error) return;  // cancelled: `this` may be gone
+    auto pending = pending_restarts_.find(name);
+    if (pending == pending_restarts_.end() || pending->second != timer) return;
+    pending_restarts_.erase(pending);
+    const auto previous = find(name);
+    if (!previous || !previous->exited()) return;
+    const int restarts = previous->info.restarts;
+    if (auto started = start(previous->spec); !started) {
+      log::error(kComponent, "restarting {}: {}", name, started.error().message);
+      return;
+    }
+    auto current = find(name);
+    current->info.restarts = restarts + 1;
+    if (on_restart_) on_restart_(current->info);
+  });
+}
+
 Status Supervisor::start(ProcessSpec spec) {
   if (auto valid = validate(spec); !valid) return valid;
+  cancel_pending_restart(spec.name);
   const auto previous = find(spec.name);
   if (previous && !previous->exited()) {
     return make_error(ErrorCode::kAlreadyExists,
@@ -639,6 +684,7 @@ Status Supervisor::start(ProcessSpec spec) {
 asio::awaitable<Status> Supervisor::stop(std::string name) {
   auto child = find(name);
   if (!child) co_return not_found(name);
+  cancel_pending_restart(name);
   co_await Child::stop(std::move(child));
   co_return Status{};
 }
@@ -703,6 +749,7 @@ Status Supervisor::resume(const std::string& name) {
 asio::awaitable<Status> Supervisor::restart(std::string name) {
   const auto child = find(name);
   if (!child) co_return not_found(name);
+  cancel_pending_restart(name);
   co_await Child::stop(child);
   // `this` may be gone by now; the child knows.
   if (child->owner == nullptr) {
@@ -723,6 +770,9 @@ asio::awaitable<Result<ExitStatus>> Supervisor::wait_exit(std::string name) {
 
 asio::awaitable<void> Supervisor::stop_all() {
   // A snapshot, so the loop never touches `this` after suspending.
+  stopping_all_ = true;
+  for (auto& [name, timer] : pending_restarts_) timer->cancel();
+  pending_restarts_.clear();
   const std::vector<std::shared_ptr<Child>> newest_first(children_.rbegin(), children_.rend());
   for (const auto& child : newest_first) co_await Child::stop(child);
 }

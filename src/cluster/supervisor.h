@@ -15,6 +15,9 @@
 // - When a process exits, whatever is left of its process group is SIGKILLed
 //   before the process is reaped (as a container runtime does when a
 //   container's init exits), so no straggler outlives it.
+// - A spec with restart_on_exit is started again after an exit nobody asked
+//   for (see ProcessSpec); stop(), restart(), start() and stop_all() cancel
+//   a pending restart. `restarts` counts these restarts too.
 // - The destructor SIGKILLs and reaps every process still running, without
 //   running on_exit, and completes pending wait_exit() calls with that exit.
 // - Calls naming an unknown process return kNotFound; signalling a process
@@ -32,6 +35,7 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <filesystem>
 #include <functional>
@@ -55,6 +59,15 @@ struct ProcessSpec {
   std::filesystem::path log_file;          // stdout+stderr, appended
   std::filesystem::path working_dir;       // empty = inherit
   Millis stop_grace{2000};
+  // restartPolicy Always with the kubelet's CrashLoopBackOff, as for a
+  // static pod: an exit the supervisor did not cause (stop(), restart(),
+  // stop_all()) starts the process again, at once the first time, then
+  // after restart_backoff, doubling up to restart_backoff_max; a run that
+  // lasted restart_backoff_reset starts the sequence over.
+  bool restart_on_exit = false;
+  Millis restart_backoff{10000};
+  Millis restart_backoff_max{300000};
+  Millis restart_backoff_reset{600000};
 };
 
 struct ExitStatus {
@@ -118,6 +131,10 @@ class Supervisor {
                                      Millis deadline);
 
   void on_exit(ExitCallback callback) { on_exit_ = std::move(callback); }
+  // Runs after each restart the restart policy made.
+  void on_restart(std::function<void(const ProcessInfo&)> callback) { on_restart_ = std::move(callback); }
+  // Whether a restart of `name` is waiting out its backoff.
+  bool restart_pending(const std::string& name) const { return pending_restarts_.contains(name); }
 
   std::optional<ProcessInfo> info(const std::string& name) const;
   std::vector<ProcessInfo> list() const;  // in start order
@@ -127,11 +144,17 @@ class Supervisor {
   asio::io_context& io_;
   const Clock& clock_;
   ExitCallback on_exit_;
+  std::function<void(const ProcessInfo&)> on_restart_;
+  std::map<std::string, std::shared_ptr<asio::steady_timer>> pending_restarts_;
+  std::map<std::string, Millis> next_backoff_;  // name -> delay of the next policy restart
+  bool stopping_all_ = false;                   // stop_all() called: no more policy restarts
   // Shared with pending coroutines and exit handlers, which may outlive the
   // supervisor (see the destructor).
   std::vector<std::shared_ptr<Child>> children_;
 
   std::shared_ptr<Child> find(const std::string& name) const;
+  void after_exit(const std::shared_ptr<Child>& child);
+  void cancel_pending_restart(const std::string& name);
 };
 
 // Reads /proc/<pid>/stat's start time (clock ticks since boot); 0 if gone.

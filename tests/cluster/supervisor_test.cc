@@ -461,6 +461,52 @@ TEST_F(SupervisorTest, RestartStartsANewProcessWithTheSameSpec) {
   EXPECT_TRUE(wait_ready("service", file_contains(after.log_file, "started\nstarted\n")).ok());
 }
 
+TEST_F(SupervisorTest, RestartPolicyRestartsCrashesWithDoublingBackoff) {
+  // Crashes at once every time: restarted immediately, then after 100ms,
+  // 200ms, 400ms (capped), and on_restart reports each restart.
+  ProcessSpec crasher = spec("crasher", {"sh", "-c", "echo run; exit 1"});
+  crasher.restart_on_exit = true;
+  crasher.restart_backoff = 100ms;
+  crasher.restart_backoff_max = 400ms;
+  std::vector<int> restarts;
+  supervisor().on_restart([&](const ProcessInfo& info) { restarts.push_back(info.restarts); });
+  start_ok(crasher);
+  const auto started = std::chrono::steady_clock::now();
+  ASSERT_TRUE(run_until(io_, [&] { return restarts.size() >= 4; }, 30s));
+  const auto took = std::chrono::steady_clock::now() - started;
+  EXPECT_EQ(restarts, (std::vector<int>{1, 2, 3, 4}));
+  // 0 + 100 + 200 + 400 ms of backoff at the least.
+  EXPECT_GE(took, 700ms);
+  EXPECT_EQ(supervisor().info("crasher")->restarts, static_cast<int>(restarts.size()));
+
+  // stop() during a backoff cancels the pending restart for good.
+  ASSERT_TRUE(run_until(io_, [&] { return supervisor().restart_pending("crasher"); }, 30s));
+  EXPECT_TRUE(stop("crasher"));
+  EXPECT_FALSE(supervisor().restart_pending("crasher"));
+  const auto count = restarts.size();
+  run_until(io_, [] { return false; }, 1s);
+  EXPECT_EQ(restarts.size(), count);
+}
+
+TEST_F(SupervisorTest, RestartPolicyRestartsAKilledProcessButNotAStoppedOne) {
+  ProcessSpec service = spec("service", {"sleep", "1000"});
+  service.restart_on_exit = true;
+  service.restart_backoff = 100ms;
+  start_ok(service);
+  const pid_t first = pid_of("service");
+  ASSERT_EQ(::kill(first, SIGKILL), 0);
+  ASSERT_TRUE(run_until(io_, [&] {
+    auto info = supervisor().info("service");
+    return info->state == ProcessState::kRunning && info->pid != first;
+  }));
+  EXPECT_EQ(supervisor().info("service")->restarts, 1);
+
+  EXPECT_TRUE(stop("service"));
+  run_until(io_, [] { return false; }, 500ms);
+  EXPECT_EQ(supervisor().info("service")->state, ProcessState::kExited);
+  EXPECT_FALSE(supervisor().restart_pending("service"));
+}
+
 TEST_F(SupervisorTest, WaitReadySucceedsOnceTheCheckPasses) {
   start_ok(spec("sleeper", {"sleep", "1000"}));
   int calls = 0;

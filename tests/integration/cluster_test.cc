@@ -267,6 +267,26 @@ TEST_F(ClusterTest, ControlPlaneCreatesAndSchedulesAReplicaSetsPods) {
     if (!lease["spec"].value("holderIdentity", "").empty()) held.insert(lease["metadata"].value("name", ""));
   }
   EXPECT_EQ(held, (std::set<std::string>{"kube-controller-manager", "kube-scheduler"}));
+
+  // Static pods: a killed controller manager is started again (the fast
+  // profile's first CrashLoopBackOff restart is immediate), and
+  // cluster.json follows the new pid.
+  const pid_t before = cluster.supervisor().info("controller-manager-1")->pid;
+  ASSERT_TRUE(cluster.supervisor().kill("controller-manager-1", SIGKILL).ok());
+  bool restarted = false;
+  for (int attempt = 0; attempt < 300 && !restarted; ++attempt) {
+    io_.restart();
+    io_.run_for(100ms);
+    auto info = cluster.supervisor().info("controller-manager-1");
+    restarted = info && info->state == ProcessState::kRunning && info->pid != before;
+  }
+  ASSERT_TRUE(restarted);
+  const auto info = cluster.supervisor().info("controller-manager-1");
+  EXPECT_EQ(info->restarts, 1);
+  pid_t recorded = 0;
+  for (const auto& p : cluster.record().processes)
+    if (p.name == "controller-manager-1") recorded = p.pid;
+  EXPECT_EQ(recorded, info->pid);
 }
 
 TEST_F(ClusterTest, SameNameTwiceIsRefused) {
