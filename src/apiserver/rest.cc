@@ -78,6 +78,15 @@ ApiResult<json> negotiate_table(const api::ResourceInfo& resource, json object, 
 // Request bodies: JSON, or YAML when the client says so.
 ApiResult<json> parse_body(const net::ServerRequest& request) {
   std::string_view content_type = request.header("Content-Type");
+  // Protobuf and CBOR are not served: 415, on which client-go (kubectl
+  // create namespace sends protobuf) retries in JSON.
+  if (content_type.find("protobuf") != std::string_view::npos ||
+      content_type.find("cbor") != std::string_view::npos) {
+    return api::make_status(415, "UnsupportedMediaType",
+                            "the body of the request was in an unknown format - accepted media types include: "
+                            "application/json, application/yaml",
+                            nullptr);
+  }
   if (content_type.find("yaml") != std::string_view::npos) {
     auto parsed = api::yaml_to_json(request.body);
     if (!parsed) return api::bad_request(parsed.error().message);

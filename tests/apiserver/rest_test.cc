@@ -549,6 +549,11 @@ TEST_F(RestTest, BadRequestsGetTheRightStatusAndNeverCrashTheServer) {
   EXPECT_EQ(bad_selector.status, 400u);
   auto bad_limit = get("/api/v1/pods?limit=abc");
   EXPECT_EQ(bad_limit.status, 400u);
+  // Protobuf (kubectl's generators send it) is not served: 415.
+  auto protobuf =
+      call("POST", "/api/v1/namespaces", std::string("k8s\0\n\x0f", 6), "application/vnd.kubernetes.protobuf");
+  EXPECT_EQ(protobuf.status, 415u) << protobuf.body;
+  EXPECT_EQ(protobuf.object()["reason"], "UnsupportedMediaType");
   // (Oversized bodies get 413 from the HTTP layer: tests/net/http_server_test.cc.)
   auto method = call("PUT", "/api/v1/namespaces/default/pods", "{}");
   EXPECT_EQ(method.status, 405u);

@@ -12,6 +12,8 @@
 
 #include <chrono>
 #include <csignal>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
@@ -730,6 +732,47 @@ TEST_F(ControllerManagerTest, DisruptionControllerLetsEvictionsThroughUpToTheBud
   auto second = evict(pods_now[1]["metadata"]["name"]);
   ASSERT_FALSE(second.ok());
   EXPECT_EQ(second.error().code, 429);
+}
+
+// Real kubectl: `delete --cascade=foreground` and `delete namespace` wait
+// until the object is gone, which takes the garbage collector and the
+// namespace controller.
+TEST_F(ControllerManagerTest, KubectlDeleteWaitsForTheForegroundCascadeAndTheNamespace) {
+  start_controller_manager(1, {"--controllers", "replicaset,garbagecollector,namespace"});
+  const auto home = cluster_->run_dir().path() / "kubectl-home";
+  auto kubectl = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv = {"kubectl", "--kubeconfig", cluster_->kubeconfig_path().string(),
+                                     "--request-timeout=20s"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return shakeout::testing::run_command(
+        argv, {{"HOME", home.string()}, {"KUBECACHEDIR", (home / "cache").string()}}, 90s);
+  };
+  // (`kubectl create namespace` would send protobuf, which is not served.)
+  std::filesystem::create_directories(home);
+  const auto manifest = home / "ns.yaml";
+  std::ofstream(manifest) << "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: kc\n";
+  auto created = kubectl({"create", "-f", manifest.string()});
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  ASSERT_TRUE(run(client_->create(replicasets(), "kc", make_replicaset("web", 2))).ok());
+  auto count_pods = [&] {
+    auto list = run(client_->list(pods(), "kc", client::ListOptions()));
+    return list.ok() ? static_cast<int>((*list)["items"].size()) : -1;
+  };
+  ASSERT_TRUE(pump([&] { return count_pods() == 2; }, 60s));
+
+  auto cascade = kubectl({"delete", "replicaset", "web", "-n", "kc", "--cascade=foreground"});
+  EXPECT_EQ(cascade.exit_code, 0) << cascade.err;
+  EXPECT_EQ(cascade.out, "replicaset.apps \"web\" deleted\n");
+  EXPECT_EQ(count_pods(), 0) << "foreground: the pods went before the ReplicaSet";
+
+  ASSERT_TRUE(run(client_->create(replicasets(), "kc", make_replicaset("db", 1))).ok());
+  ASSERT_TRUE(pump([&] { return count_pods() == 1; }, 60s));
+  auto ns = kubectl({"delete", "namespace", "kc"});
+  EXPECT_EQ(ns.exit_code, 0) << ns.err;
+  EXPECT_EQ(ns.out, "namespace \"kc\" deleted\n");
+  auto gone = kubectl({"get", "namespace", "kc"});
+  EXPECT_NE(gone.exit_code, 0);
+  EXPECT_NE(gone.err.find("NotFound"), std::string::npos) << gone.err;
 }
 
 }  // namespace
