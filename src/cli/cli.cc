@@ -157,9 +157,10 @@ int run(int argc, char** argv) {
       ->capture_default_str();
 
   controller::ManagerOptions cm_options;
-  auto* cm_cmd =
-      app.add_subcommand("controller-manager",
-                         "Role: the controller manager (replicaset, endpoint controllers), leader-elected");
+  auto* cm_cmd = app.add_subcommand(
+      "controller-manager",
+      "Role: the controller manager (replicaset, endpoint, node-lifecycle, taint-eviction-controller), "
+      "leader-elected");
   cm_cmd->add_option("--master", cm_options.master, "API server URLs, comma-separated (failover in order)")
       ->delimiter(',')
       ->required();
@@ -177,10 +178,16 @@ int run(int argc, char** argv) {
       {"--leader-elect-lease-duration", "15s", &cm_options.lease_duration},
       {"--leader-elect-renew-deadline", "10s", &cm_options.renew_deadline},
       {"--leader-elect-retry-period", "2s", &cm_options.retry_period},
+      {"--node-monitor-period", "5s", &cm_options.node_monitor_period},
+      {"--node-monitor-grace-period", "50s", &cm_options.node_monitor_grace_period},
+      {"--node-startup-grace-period", "1m", &cm_options.node_startup_grace_period},
   };
   add_duration(cm_cmd, cm_durations[0], "how long a Lease is valid without renewal");
   add_duration(cm_cmd, cm_durations[1], "the leader gives up if it cannot renew by then");
   add_duration(cm_cmd, cm_durations[2], "how often candidates try and the leader renews");
+  add_duration(cm_cmd, cm_durations[3], "how often node health is checked");
+  add_duration(cm_cmd, cm_durations[4], "a node silent this long is marked Unknown");
+  add_duration(cm_cmd, cm_durations[5], "the grace period of a node that never posted Ready");
   cm_cmd
       ->add_option("--leader-elect-resource-namespace", cm_options.lease_namespace, "namespace of the Lease")
       ->capture_default_str();
@@ -198,6 +205,20 @@ int run(int argc, char** argv) {
   cm_cmd
       ->add_option("--concurrent-endpoint-syncs", cm_options.concurrent_endpoint_syncs,
                    "Services whose Endpoints are synced at once")
+      ->capture_default_str();
+  cm_cmd->add_option("--node-eviction-rate", cm_options.node_eviction_rate, "nodes tainted per second")
+      ->capture_default_str();
+  cm_cmd
+      ->add_option("--secondary-node-eviction-rate", cm_options.secondary_node_eviction_rate,
+                   "nodes tainted per second in a partially disrupted large zone")
+      ->capture_default_str();
+  cm_cmd
+      ->add_option("--unhealthy-zone-threshold", cm_options.unhealthy_zone_threshold,
+                   "share of not-ready nodes (more than 2) that makes a zone partially disrupted")
+      ->capture_default_str();
+  cm_cmd
+      ->add_option("--large-cluster-size-threshold", cm_options.large_cluster_size_threshold,
+                   "zones with more nodes keep the secondary rate when partially disrupted, others stop")
       ->capture_default_str();
 
   scheduler::Options scheduler_options;

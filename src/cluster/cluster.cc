@@ -241,6 +241,12 @@ ProcessSpec Cluster::control_plane_spec(const std::string& role, int index) cons
                ms("leader-elect-renew-deadline"),
                "--leader-elect-retry-period",
                ms("leader-elect-retry-period")};
+  if (!scheduler) {
+    for (const char* name : {"node-monitor-period", "node-monitor-grace-period"}) {
+      spec.argv.push_back(fmt::format("--{}", name));
+      spec.argv.push_back(ms(name));
+    }
+  }
   spec.log_file = run_dir_.log_file(spec.name);
   return spec;
 }

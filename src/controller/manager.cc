@@ -20,7 +20,9 @@
 #include "common/log.h"
 #include "controller/endpoints.h"
 #include "controller/metrics.h"
+#include "controller/node_lifecycle.h"
 #include "controller/replicaset.h"
+#include "controller/taint_eviction.h"
 #include "net/http_server.h"
 
 namespace shakeout::controller {
@@ -78,11 +80,36 @@ struct Running {
           client, *services, *pods, *endpoints, client::real_timers(), ep_options,
           metrics.queue(kEndpointController), metrics.sync(kEndpointController));
     }
+    const bool lifecycle = enabled.contains(kNodeLifecycleController);
+    const bool eviction = enabled.contains(kTaintEvictionController);
+    if (lifecycle || eviction) nodes = informer("", "nodes");
+    if (lifecycle) {
+      client::InformerOptions lease_options;
+      lease_options.ns = kNodeLeaseNamespace;
+      leases = std::make_unique<client::Informer>(client, resource("coordination.k8s.io", "leases"),
+                                                  lease_options, client::real_timers(), random);
+      NodeLifecycleOptions nl_options;
+      nl_options.monitor_period = options.node_monitor_period;
+      nl_options.grace_period = options.node_monitor_grace_period;
+      nl_options.startup_grace_period = options.node_startup_grace_period;
+      nl_options.eviction_rate = options.node_eviction_rate;
+      nl_options.secondary_eviction_rate = options.secondary_node_eviction_rate;
+      nl_options.unhealthy_zone_threshold = options.unhealthy_zone_threshold;
+      nl_options.large_cluster_size_threshold = options.large_cluster_size_threshold;
+      node_lifecycle = std::make_unique<NodeLifecycleController>(
+          client, *nodes, *leases, *pods, client::real_timers(), nl_options,
+          metrics.queue(kNodeLifecycleController), metrics.sync(kNodeLifecycleController));
+    }
+    if (eviction) {
+      taint_eviction = std::make_unique<TaintEvictionController>(
+          client, *nodes, *pods, client::real_timers(), TaintEvictionOptions(),
+          metrics.queue(kTaintEvictionController), metrics.sync(kTaintEvictionController));
+    }
   }
 
   std::vector<client::Informer*> informers() const {
     std::vector<client::Informer*> out;
-    for (const auto* slot : {&pods, &replicasets, &services, &endpoints})
+    for (const auto* slot : {&pods, &replicasets, &services, &endpoints, &nodes, &leases})
       if (*slot) out.push_back(slot->get());
     return out;
   }
@@ -94,6 +121,8 @@ struct Running {
   void stop() {
     if (replicaset) replicaset->stop();
     if (endpoint) endpoint->stop();
+    if (node_lifecycle) node_lifecycle->stop();
+    if (taint_eviction) taint_eviction->stop();
   }
 
   client::SeededRandom random{std::random_device()()};
@@ -101,12 +130,17 @@ struct Running {
   std::unique_ptr<client::Informer> replicasets;
   std::unique_ptr<client::Informer> services;
   std::unique_ptr<client::Informer> endpoints;
+  std::unique_ptr<client::Informer> nodes;
+  std::unique_ptr<client::Informer> leases;  // kube-node-lease
   std::unique_ptr<ReplicaSetController> replicaset;
   std::unique_ptr<EndpointsController> endpoint;
+  std::unique_ptr<NodeLifecycleController> node_lifecycle;
+  std::unique_ptr<TaintEvictionController> taint_eviction;
 };
 
 Result<std::set<std::string>> enabled_controllers(const std::vector<std::string>& flags) {
-  const std::set<std::string> known = {kReplicaSetController, kEndpointController};
+  const std::set<std::string> known = {kReplicaSetController, kEndpointController, kNodeLifecycleController,
+                                       kTaintEvictionController};
   std::set<std::string> enabled;
   std::set<std::string> disabled;
   bool star = false;
@@ -142,6 +176,18 @@ Status validate(const ManagerOptions& options) {
     return invalid("--concurrent-replicaset-syncs must be at least 1");
   if (options.concurrent_endpoint_syncs < 1) return invalid("--concurrent-endpoint-syncs must be at least 1");
   if (auto enabled = enabled_controllers(options.controllers); !enabled) return enabled.error();
+  if (options.node_monitor_period <= Millis(0)) return invalid("--node-monitor-period must be positive");
+  if (options.node_monitor_grace_period <= Millis(0))
+    return invalid("--node-monitor-grace-period must be positive");
+  if (options.node_startup_grace_period <= Millis(0))
+    return invalid("--node-startup-grace-period must be positive");
+  if (options.node_eviction_rate < 0) return invalid("--node-eviction-rate must not be negative");
+  if (options.secondary_node_eviction_rate < 0)
+    return invalid("--secondary-node-eviction-rate must not be negative");
+  if (!(options.unhealthy_zone_threshold > 0 && options.unhealthy_zone_threshold <= 1))
+    return invalid("--unhealthy-zone-threshold must be in (0, 1]");
+  if (options.large_cluster_size_threshold < 0)
+    return invalid("--large-cluster-size-threshold must not be negative");
   if (options.leader_elect) {
     client::LeaderElectionConfig config;
     config.identity = "validate";
@@ -282,6 +328,8 @@ asio::awaitable<void> ControllerManager::run_controllers() {
     log::info(kLog, "caches synced");
     if (running.replicaset) workers.spawn(running.replicaset->run());
     if (running.endpoint) workers.spawn(running.endpoint->run());
+    if (running.node_lifecycle) workers.spawn(running.node_lifecycle->run());
+    if (running.taint_eviction) workers.spawn(running.taint_eviction->run());
   }
   co_await workers.wait();  // until stop_controllers()
   for (auto* informer : running.informers()) informer->stop();
