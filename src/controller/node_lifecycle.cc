@@ -410,17 +410,18 @@ void NodeLifecycleController::stop() {
 
 // Upstream runs monitorNodeHealth at once and then every period.
 asio::awaitable<void> NodeLifecycleController::monitor_loop() {
-  for (;;) {
-    if (monitor_sleeper_.stopped()) break;
+  bool running = !monitor_sleeper_.stopped();
+  while (running) {
     co_await monitor_node_health();
-    if (!co_await monitor_sleeper_.sleep(options_.monitor_period)) break;
+    running = co_await monitor_sleeper_.sleep(options_.monitor_period);
   }
 }
 
 asio::awaitable<void> NodeLifecycleController::tainting_loop() {
-  for (;;) {
-    if (!co_await tainting_sleeper_.sleep(options_.eviction_period)) break;
+  bool running = co_await tainting_sleeper_.sleep(options_.eviction_period);
+  while (running) {
     co_await do_no_execute_tainting_pass();
+    running = co_await tainting_sleeper_.sleep(options_.eviction_period);
   }
 }
 
@@ -614,7 +615,8 @@ asio::awaitable<bool> NodeLifecycleController::update_taints(std::string name,
 // of a node this controller just found silent are no longer Ready, so
 // Services stop sending them traffic before they are evicted.
 asio::awaitable<void> NodeLifecycleController::mark_pods_not_ready(std::string node_name) {
-  for (auto& pod : pods_.store().list()) {
+  std::vector<json> pods = pods_.store().list();
+  for (auto& pod : pods) {
     if (str(spec_of(pod), "nodeName") != node_name) continue;
     if (!mark_pod_not_ready(pod, clock_.wall_now())) continue;
     log::info(kLog, "pod {}: Ready=False (node {} is not ready)", client::object_key(pod), node_name);
@@ -654,7 +656,8 @@ asio::awaitable<void> NodeLifecycleController::handle_disruption(
     log::warn(kLog, "no node is Ready: entering full disruption mode, tainting stops");
     for (const auto& [zone, state] : zone_states_) zone_queue(zone).set_rate(0, now);
     for (auto& [zone, state] : zone_states_) state = ZoneState::kFullDisruption;
-    for (const auto& node : nodes_.store().list()) co_await mark_node_reachable(node);
+    const std::vector<json> nodes = nodes_.store().list();
+    for (const auto& node : nodes) co_await mark_node_reachable(node);
     co_return;
   }
   if (all_were_fully_disrupted) {
