@@ -28,10 +28,12 @@
 //   --large-cluster-size-threshold nodes); when every zone is fully
 //   disrupted, NoExecute taints are removed and tainting stops, and on the
 //   way out every node gets a fresh grace period.
-// - Not reproduced: node Events (NodeNotReady, RemovingNode), the
-//   node-deletion of nodes gone from the cloud provider, the
-//   nodesToRetry bookkeeping (MarkPodsNotReady failures are retried on the
-//   next pass while the node stays not ready), and metrics per zone.
+// - MarkPodsNotReady runs once, on the pass that turns a Ready node
+//   Unknown; pods whose update failed are not retried (upstream's
+//   nodesToRetry). The tainting queue looks at an item's due time before
+//   taking a token (upstream takes the token first).
+// - Not reproduced: node Events (NodeNotReady, RemovingNode), deleting
+//   nodes gone from a cloud provider, metrics per zone.
 // Threading: one executor; not thread-safe. The client, informers and
 // timers must outlive the controller, and the controller must outlive run().
 

@@ -242,6 +242,17 @@ class NodeLifecycleTest : public ::testing::Test {
     const json pod = get_pod(name);
     return pod.is_null() || pod["metadata"].contains("deletionTimestamp");
   }
+  // An Event TaintManagerEviction about the pod.
+  bool has_eviction_event(const std::string& pod) {
+    auto list = run(client_->list(res("", "events"), "default", client::ListOptions()));
+    if (!list.ok()) return false;
+    const json items = (*list).value("items", json::array());
+    for (const auto& event : items)
+      if (event.value("reason", "") == "TaintManagerEviction" &&
+          event.value("involvedObject", json::object()).value("name", "") == pod)
+        return true;
+    return false;
+  }
   std::string ready_status(const std::string& node) {
     const json n = get_node(node);
     const json* ready = condition(n, "Ready");
@@ -298,6 +309,7 @@ TEST_F(NodeLifecycleTest, SilentNodeIsTaintedItsPodsEvictedAndTaintRemovedWhenBa
     EXPECT_GE(*marked - *time_added, 2s);
   }
   EXPECT_FALSE(pod_deleted("tolerates-20s"));  // 18s to go
+  EXPECT_TRUE(has_eviction_event("tolerates-2s"));
   EXPECT_FALSE(pod_deleted("healthy"));
   EXPECT_TRUE(pod_ready("healthy"));
   EXPECT_EQ(ready_status("node-2"), "True");
