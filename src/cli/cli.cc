@@ -157,9 +157,10 @@ int run(int argc, char** argv) {
       ->capture_default_str();
 
   controller::ManagerOptions cm_options;
-  auto* cm_cmd =
-      app.add_subcommand("controller-manager",
-                         "Role: the controller manager (replicaset, endpoint controllers), leader-elected");
+  auto* cm_cmd = app.add_subcommand(
+      "controller-manager",
+      "Role: the controller manager (replicaset, endpoint, node-lifecycle, taint-eviction-controller), "
+      "leader-elected");
   cm_cmd->add_option("--master", cm_options.master, "API server URLs, comma-separated (failover in order)")
       ->delimiter(',')
       ->required();
@@ -180,6 +181,9 @@ int run(int argc, char** argv) {
       {"--pod-gc-period", "20s", &cm_options.pod_gc_period},
       {"--pod-gc-quarantine", "40s", &cm_options.pod_gc_quarantine},
       {"--namespace-finalizer-estimate", "15s", &cm_options.namespace_finalizer_estimate},
+      {"--node-monitor-period", "5s", &cm_options.node_monitor_period},
+      {"--node-monitor-grace-period", "50s", &cm_options.node_monitor_grace_period},
+      {"--node-startup-grace-period", "1m", &cm_options.node_startup_grace_period},
   };
   add_duration(cm_cmd, cm_durations[0], "how long a Lease is valid without renewal");
   add_duration(cm_cmd, cm_durations[1], "the leader gives up if it cannot renew by then");
@@ -189,6 +193,9 @@ int run(int argc, char** argv) {
                "how long a pod's node must be missing before pod GC deletes it (upstream's fixed 40s)");
   add_duration(cm_cmd, cm_durations[5],
                "how long a terminating namespace waits on finalizers before it looks again (upstream's fixed 15s)");
+  add_duration(cm_cmd, cm_durations[6], "how often node health is checked");
+  add_duration(cm_cmd, cm_durations[7], "a node silent this long is marked Unknown");
+  add_duration(cm_cmd, cm_durations[8], "the grace period of a node that never posted Ready");
   cm_cmd
       ->add_option("--leader-elect-resource-namespace", cm_options.lease_namespace, "namespace of the Lease")
       ->capture_default_str();
@@ -226,6 +233,20 @@ int run(int argc, char** argv) {
   cm_cmd
       ->add_option("--terminated-pod-gc-threshold", cm_options.terminated_pod_gc_threshold,
                    "terminated pods kept before pod GC deletes the oldest (<= 0: no limit)")
+      ->capture_default_str();
+  cm_cmd->add_option("--node-eviction-rate", cm_options.node_eviction_rate, "nodes tainted per second")
+      ->capture_default_str();
+  cm_cmd
+      ->add_option("--secondary-node-eviction-rate", cm_options.secondary_node_eviction_rate,
+                   "nodes tainted per second in a partially disrupted large zone")
+      ->capture_default_str();
+  cm_cmd
+      ->add_option("--unhealthy-zone-threshold", cm_options.unhealthy_zone_threshold,
+                   "share of not-ready nodes (more than 2) that makes a zone partially disrupted")
+      ->capture_default_str();
+  cm_cmd
+      ->add_option("--large-cluster-size-threshold", cm_options.large_cluster_size_threshold,
+                   "zones with more nodes keep the secondary rate when partially disrupted, others stop")
       ->capture_default_str();
 
   scheduler::Options scheduler_options;

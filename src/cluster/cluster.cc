@@ -254,6 +254,10 @@ ProcessSpec Cluster::control_plane_spec(const std::string& role, int index) cons
     };
     spec.argv.insert(spec.argv.end(), {"--pod-gc-period", scaled(20000), "--pod-gc-quarantine", scaled(40000),
                                        "--namespace-finalizer-estimate", scaled(15000)});
+    for (const char* name : {"node-monitor-period", "node-monitor-grace-period"}) {
+      spec.argv.push_back(fmt::format("--{}", name));
+      spec.argv.push_back(ms(name));
+    }
   }
   // Static pods: the kubelet restarts them with CrashLoopBackOff (they
   // exit 1 when they lose their Lease, as upstream's do).

@@ -25,7 +25,9 @@
 #include "controller/metrics.h"
 #include "controller/namespace.h"
 #include "controller/podgc.h"
+#include "controller/node_lifecycle.h"
 #include "controller/replicaset.h"
+#include "controller/taint_eviction.h"
 #include "net/http_server.h"
 
 namespace shakeout::controller {
@@ -111,7 +113,7 @@ struct Running {
           metrics.sync(kNamespaceController));
     }
     if (enabled.contains(kPodGcController)) {
-      nodes = informer("", "nodes");
+      if (!nodes) nodes = informer("", "nodes");
       PodGcOptions gc_options;
       gc_options.terminated_pod_gc_threshold = options.terminated_pod_gc_threshold;
       gc_options.gc_period = options.pod_gc_period;
@@ -125,13 +127,37 @@ struct Running {
       garbage_collector = std::make_unique<GarbageCollector>(
           client, client::real_timers(), random, gc_options, metrics.queue(kGarbageCollectorController),
           metrics.sync(kGarbageCollectorController));
+    const bool lifecycle = enabled.contains(kNodeLifecycleController);
+    const bool eviction = enabled.contains(kTaintEvictionController);
+    if ((lifecycle || eviction) && !nodes) nodes = informer("", "nodes");
+    if (lifecycle) {
+      client::InformerOptions lease_options;
+      lease_options.ns = kNodeLeaseNamespace;
+      leases = std::make_unique<client::Informer>(client, resource("coordination.k8s.io", "leases"),
+                                                  lease_options, client::real_timers(), random);
+      NodeLifecycleOptions nl_options;
+      nl_options.monitor_period = options.node_monitor_period;
+      nl_options.grace_period = options.node_monitor_grace_period;
+      nl_options.startup_grace_period = options.node_startup_grace_period;
+      nl_options.eviction_rate = options.node_eviction_rate;
+      nl_options.secondary_eviction_rate = options.secondary_node_eviction_rate;
+      nl_options.unhealthy_zone_threshold = options.unhealthy_zone_threshold;
+      nl_options.large_cluster_size_threshold = options.large_cluster_size_threshold;
+      node_lifecycle = std::make_unique<NodeLifecycleController>(
+          client, *nodes, *leases, *pods, client::real_timers(), nl_options,
+          metrics.queue(kNodeLifecycleController), metrics.sync(kNodeLifecycleController));
+    }
+    if (eviction) {
+      taint_eviction = std::make_unique<TaintEvictionController>(
+          client, *nodes, *pods, client::real_timers(), TaintEvictionOptions(),
+          metrics.queue(kTaintEvictionController), metrics.sync(kTaintEvictionController));
     }
   }
 
   std::vector<client::Informer*> informers() const {
     std::vector<client::Informer*> out;
-    for (const auto* slot : {&pods, &replicasets, &deployments, &services, &endpoints, &endpointslices, &pdbs, &namespaces,
-                              &nodes})
+    for (const auto* slot : {&pods, &replicasets, &deployments, &services, &endpoints, &endpointslices, &pdbs,
+                              &namespaces, &nodes, &leases})
       if (*slot) out.push_back(slot->get());
     if (garbage_collector)
       for (auto* informer : garbage_collector->informers()) out.push_back(informer);
@@ -150,6 +176,8 @@ struct Running {
     if (disruption) disruption->stop();
     if (namespace_controller) namespace_controller->stop();
     if (podgc) podgc->stop();
+    if (node_lifecycle) node_lifecycle->stop();
+    if (taint_eviction) taint_eviction->stop();
   }
 
   client::SeededRandom random{std::random_device()()};
@@ -162,6 +190,7 @@ struct Running {
   std::unique_ptr<client::Informer> pdbs;
   std::unique_ptr<client::Informer> namespaces;
   std::unique_ptr<client::Informer> nodes;
+  std::unique_ptr<client::Informer> leases;  // kube-node-lease
   std::unique_ptr<ReplicaSetController> replicaset;
   std::unique_ptr<EndpointsController> endpoint;
   std::unique_ptr<GarbageCollector> garbage_collector;
@@ -169,12 +198,16 @@ struct Running {
   std::unique_ptr<DisruptionController> disruption;
   std::unique_ptr<NamespaceController> namespace_controller;
   std::unique_ptr<PodGcController> podgc;
+  std::unique_ptr<NodeLifecycleController> node_lifecycle;
+  std::unique_ptr<TaintEvictionController> taint_eviction;
 };
 
 Result<std::set<std::string>> enabled_controllers(const std::vector<std::string>& flags) {
-  const std::set<std::string> known = {kReplicaSetController, kEndpointController, kGarbageCollectorController,
-                                       kNamespaceController, kPodGcController, kEndpointSliceController,
-                                       kDisruptionController};
+  const std::set<std::string> known = {kReplicaSetController,      kEndpointController,
+                                       kGarbageCollectorController, kNamespaceController,
+                                       kPodGcController,           kEndpointSliceController,
+                                       kDisruptionController,      kNodeLifecycleController,
+                                       kTaintEvictionController};
   std::set<std::string> enabled;
   std::set<std::string> disabled;
   bool star = false;
@@ -217,6 +250,18 @@ Status validate(const ManagerOptions& options) {
   if (options.concurrent_namespace_syncs < 1) return invalid("--concurrent-namespace-syncs must be at least 1");
   if (options.pod_gc_period.count() <= 0) return invalid("--pod-gc-period must be positive");
   if (auto enabled = enabled_controllers(options.controllers); !enabled) return enabled.error();
+  if (options.node_monitor_period <= Millis(0)) return invalid("--node-monitor-period must be positive");
+  if (options.node_monitor_grace_period <= Millis(0))
+    return invalid("--node-monitor-grace-period must be positive");
+  if (options.node_startup_grace_period <= Millis(0))
+    return invalid("--node-startup-grace-period must be positive");
+  if (options.node_eviction_rate < 0) return invalid("--node-eviction-rate must not be negative");
+  if (options.secondary_node_eviction_rate < 0)
+    return invalid("--secondary-node-eviction-rate must not be negative");
+  if (!(options.unhealthy_zone_threshold > 0 && options.unhealthy_zone_threshold <= 1))
+    return invalid("--unhealthy-zone-threshold must be in (0, 1]");
+  if (options.large_cluster_size_threshold < 0)
+    return invalid("--large-cluster-size-threshold must not be negative");
   if (options.leader_elect) {
     client::LeaderElectionConfig config;
     config.identity = "validate";
@@ -362,6 +407,8 @@ asio::awaitable<void> ControllerManager::run_controllers() {
     if (running.podgc) workers.spawn(running.podgc->run());
     if (running.endpointslice) workers.spawn(running.endpointslice->run());
     if (running.disruption) workers.spawn(running.disruption->run());
+    if (running.node_lifecycle) workers.spawn(running.node_lifecycle->run());
+    if (running.taint_eviction) workers.spawn(running.taint_eviction->run());
   }
   co_await workers.wait();  // until stop_controllers()
   for (auto* informer : running.informers()) informer->stop();

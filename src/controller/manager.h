@@ -5,7 +5,8 @@
 //
 //   start(): serve /healthz and /metrics
 //   run():   leader election ──► on_started_leading:
-//              informers (pods, replicasets, services, endpoints) ──► synced
+//              informers (pods, replicasets, services, endpoints, nodes,
+//              kube-node-lease leases) ──► synced
 //              ──► controllers' workers
 //            lost the Lease ──► controllers stop, run() returns, lost_leadership()
 //   shutdown(): controllers stop (in-flight syncs finish), then the Lease is
@@ -56,6 +57,8 @@ inline constexpr const char* kNamespaceController = "namespace";
 inline constexpr const char* kPodGcController = "podgc";
 inline constexpr const char* kEndpointSliceController = "endpointslice";
 inline constexpr const char* kDisruptionController = "disruption";
+inline constexpr const char* kNodeLifecycleController = "node-lifecycle";
+inline constexpr const char* kTaintEvictionController = "taint-eviction-controller";
 
 struct ManagerOptions {
   std::vector<std::string> master;  // --master: API server URLs, tried in order (failover)
@@ -80,6 +83,13 @@ struct ManagerOptions {
   int64_t terminated_pod_gc_threshold = 12500;
   Millis pod_gc_period{20000};     // upstream's fixed gcCheckPeriod, a flag here
   Millis pod_gc_quarantine{40000};  // upstream's fixed quarantineTime, a flag here
+  Millis node_monitor_period{5000};            // --node-monitor-period
+  Millis node_monitor_grace_period{50000};     // --node-monitor-grace-period (v1.32)
+  Millis node_startup_grace_period{60000};     // --node-startup-grace-period
+  double node_eviction_rate = 0.1;             // --node-eviction-rate (nodes/s)
+  double secondary_node_eviction_rate = 0.01;  // --secondary-node-eviction-rate
+  double unhealthy_zone_threshold = 0.55;      // --unhealthy-zone-threshold
+  int large_cluster_size_threshold = 50;       // --large-cluster-size-threshold
   Millis request_timeout{10000};
 };
 
@@ -90,7 +100,8 @@ Result<std::set<std::string>> enabled_controllers(const std::vector<std::string>
 
 // kInvalidArgument naming the flag: no --master, a malformed URL, a
 // non-loopback bind address, worker counts < 1, leader election timings
-// upstream would refuse (lease > renew > 1.2 x retry).
+// upstream would refuse (lease > renew > 1.2 x retry), non-positive node
+// monitor periods, negative eviction rates, a zone threshold outside (0, 1].
 Status validate(const ManagerOptions& options);
 
 class ControllerManager {
