@@ -52,13 +52,16 @@ PodGcController::PodGcController(client::Client& client, client::Informer& pods,
       sleeper_(client.executor(), timers) {}
 
 asio::awaitable<void> PodGcController::run() {
-  for (;;) {
+  // (A while loop: g++12 miscompiled a for(;;) leaving by co_return/break
+  // in a coroutine into ud2, see node_lifecycle.cc.)
+  bool running = true;
+  while (running) {
     const auto started = clock_.now();
     auto result = co_await gc();
     const double seconds = std::chrono::duration<double>(clock_.now() - started).count();
     if (sync_metrics_ != nullptr) sync_metrics_->on_sync(result ? SyncResult::kSuccess : SyncResult::kError, seconds);
     if (!result) log::warn(kLog, "pass failed: {}", result.error().message());
-    if (!co_await sleeper_.sleep(options_.gc_period)) co_return;
+    running = co_await sleeper_.sleep(options_.gc_period);
   }
 }
 
