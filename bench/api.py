@@ -22,6 +22,7 @@ import http.client
 import json
 import os
 import re
+import shutil
 import resource
 import selectors
 import socket
@@ -227,6 +228,7 @@ def main():
         print(f"wrote {args.out}")
     finally:
         subprocess.run([args.binary, "down", "--name", name], env=env, capture_output=True, timeout=60)
+        shutil.rmtree(runtime, ignore_errors=True)
 
 
 if __name__ == "__main__":
