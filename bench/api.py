@@ -171,7 +171,10 @@ def main():
     runtime = tempfile.mkdtemp(prefix="shakeout-bench-")
     env = dict(os.environ, SHAKEOUT_RUNTIME_DIR=runtime)
     name = f"bench-api-{os.getpid()}"
-    up = subprocess.run([args.binary, "up", "--detach", "--name", name], env=env, capture_output=True,
+    # The API server alone: no controller manager or scheduler writing
+    # back (a scheduler would mark every unbound pod Unschedulable).
+    up = subprocess.run([args.binary, "up", "--detach", "--name", name, "--controller-managers", "0",
+                         "--schedulers", "0"], env=env, capture_output=True,
                         text=True, timeout=120)
     if up.returncode != 0:
         sys.exit(f"shakeout up failed: {up.stderr}")

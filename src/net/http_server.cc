@@ -663,6 +663,28 @@ asio::awaitable<Status> ResponseWriter::write_chunk(std::string data) {
   if (s.gone) co_return s.gone_error();
   if (data.empty()) co_return Status();
   beast::error_code ec;
+  if (!s.tls) {
+    // Plain TCP: try the whole chunk at once without suspending. With room
+    // in the socket buffer (the usual case for a watch event) this skips
+    // the write timer and an async round trip per chunk, which is what a
+    // fan-out to many watchers spends its time on.
+    std::string framed = fmt::format("{:x}\r\n", data.size());
+    framed += data;
+    framed += "\r\n";
+    auto& socket = s.stream.socket();
+    if (!socket.non_blocking()) socket.non_blocking(true, ec);
+    std::size_t written = ec ? 0 : socket.write_some(asio::buffer(framed), ec);
+    if (!ec && written == framed.size()) co_return Status();
+    if (ec && ec != asio::error::would_block && ec != asio::error::try_again)
+      co_return s.write_failed("write chunk", ec);
+    ec = {};
+    s.stream.expires_after(s.core->config.write_timeout);
+    co_await asio::async_write(s.stream, asio::buffer(framed) + written,
+                               asio::redirect_error(asio::use_awaitable, ec));
+    s.stream.expires_never();
+    if (ec) co_return s.write_failed("write chunk", ec);
+    co_return Status();
+  }
   // A read (the disconnect watcher) is pending, so this sets only the write
   // timeout.
   s.stream.expires_after(s.core->config.write_timeout);
