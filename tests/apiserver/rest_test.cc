@@ -108,6 +108,37 @@ TEST_F(RestTest, InvalidObjectsGet422WithFieldCauses) {
   EXPECT_TRUE(image_cause) << reply.body;
 }
 
+TEST_F(RestTest, BadDeploymentsAreRejectedWithTheField) {
+  const std::string deployments = "/apis/apps/v1/namespaces/default/deployments";
+  auto cause_fields = [](const Reply& reply) {
+    std::set<std::string> fields;
+    for (const auto& cause : reply.object()["details"].value("causes", json::array()))
+      fields.insert(cause.value("field", ""));
+    return fields;
+  };
+  json mismatch = deployment("mismatch", 1);
+  mismatch["spec"]["template"]["metadata"]["labels"] = {{"app", "other"}};
+  auto reply = post(deployments, mismatch);
+  EXPECT_EQ(reply.status, 422u) << reply.body;
+  EXPECT_TRUE(cause_fields(reply).contains("spec.template.metadata.labels")) << reply.body;
+
+  json negative = deployment("negative", -1);
+  reply = post(deployments, negative);
+  EXPECT_EQ(reply.status, 422u) << reply.body;
+  EXPECT_TRUE(cause_fields(reply).contains("spec.replicas")) << reply.body;
+
+  // Unknown fields under kubectl's default (Strict) validation: 400, as
+  // upstream's strict decoding error.
+  json unknown = deployment("unknown", 1);
+  unknown["spec"]["replica"] = 2;
+  reply = call("POST", deployments + "?fieldValidation=Strict", unknown.dump());
+  EXPECT_EQ(reply.status, 400u) << reply.body;
+  EXPECT_NE(reply.object()["message"].get<std::string>().find("unknown field \"spec.replica\""), std::string::npos)
+      << reply.body;
+  for (const char* name : {"mismatch", "negative", "unknown"})
+    EXPECT_EQ(get(deployments + "/" + name).status, 404u) << name;
+}
+
 TEST_F(RestTest, UpdateUsesOptimisticConcurrencyAndGeneration) {
   auto created = post("/apis/apps/v1/namespaces/default/deployments", deployment("web", 2));
   ASSERT_EQ(created.status, 201u) << created.body;

@@ -18,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,7 @@
 #include "client/client.h"
 #include "cluster/cluster.h"
 #include "common/async.h"
+#include "net/http_client.h"
 #include "pump.h"
 #include "test_support.h"
 
@@ -773,6 +775,44 @@ TEST_F(ControllerManagerTest, KubectlDeleteWaitsForTheForegroundCascadeAndTheNam
   auto gone = kubectl({"get", "namespace", "kc"});
   EXPECT_NE(gone.exit_code, 0);
   EXPECT_NE(gone.err.find("NotFound"), std::string::npos) << gone.err;
+}
+
+// A ReplicaSet whose pod creations the apiserver refuses (its namespace is
+// terminating and nothing finishes it) is retried with backoff: a handful
+// of attempts in two seconds, not a hot loop, and the process lives on.
+TEST_F(ControllerManagerTest, RefusedWritesAreRetriedWithBackoffNotHotLooped) {
+  start_controller_manager(1, {"--controllers", "replicaset"});
+  const auto& namespaces = res("", "namespaces");
+  json ns = {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "stuck"}}}};
+  ASSERT_TRUE(run(client_->create(namespaces, "", ns)).ok());
+  ASSERT_TRUE(run(client_->create(replicasets(), "stuck", make_replicaset("web", 0))).ok());
+  ASSERT_TRUE(run(client_->remove(namespaces, "", "stuck", client::DeleteOptions())).ok());
+  ASSERT_TRUE(run(client_->scale(replicasets(), "stuck", "web", 2)).ok());
+
+  net::HttpClient http(io_.get_executor());
+  const net::Endpoint metrics_endpoint{cluster_->addresses().controller_manager_ip(1), 10257};
+  auto failed_syncs = [&]() -> int {
+    net::HttpRequest request;
+    request.target = "/metrics";
+    auto response = run(http.request(metrics_endpoint, request, Millis(5000)));
+    if (!response.ok()) return -1;
+    std::istringstream lines(response->body);
+    for (std::string line; std::getline(lines, line);)
+      if (line.rfind("shakeout_controller_reconciles_total{", 0) == 0 &&
+          line.find("controller=\"replicaset\"") != std::string::npos &&
+          line.find("result=\"error\"") != std::string::npos)
+        return static_cast<int>(std::stod(line.substr(line.rfind(' ') + 1)));
+    return 0;
+  };
+  ASSERT_TRUE(pump([&] { return failed_syncs() >= 2; }, 60s));
+  const int before = failed_syncs();
+  pump([] { return false; }, 2s);
+  const int after = failed_syncs();
+  EXPECT_LT(after - before, 25) << "failed syncs in 2 s: per-key backoff (5 ms doubling) allows about 9";
+  EXPECT_GE(after, before);
+  auto info = cluster_->supervisor().info("controller-manager-1");
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->state, cluster::ProcessState::kRunning);
 }
 
 }  // namespace
