@@ -82,10 +82,11 @@ ApiResult<json> parse_body(const net::ServerRequest& request) {
   // create namespace sends protobuf) retries in JSON.
   if (content_type.find("protobuf") != std::string_view::npos ||
       content_type.find("cbor") != std::string_view::npos) {
-    return api::make_status(415, "UnsupportedMediaType",
-                            "the body of the request was in an unknown format - accepted media types include: "
-                            "application/json, application/yaml",
-                            nullptr);
+    return api::make_status(
+        415, "UnsupportedMediaType",
+        "the body of the request was in an unknown format - accepted media types include: "
+        "application/json, application/yaml",
+        nullptr);
   }
   if (content_type.find("yaml") != std::string_view::npos) {
     auto parsed = api::yaml_to_json(request.body);
@@ -635,10 +636,10 @@ asio::awaitable<ApiResult<json>> ResourceHandler::remove_namespace(Route route, 
       json ns = existing;
       std::string uid = meta_string(ns, "uid");
       if (options.precondition_uid && *options.precondition_uid != uid)
-        return ApiResult<json>(api::conflict(
-            resource, name,
-            fmt::format("Precondition failed: UID in precondition: {}, UID in object meta: {}",
-                        *options.precondition_uid, uid)));
+        return ApiResult<json>(
+            api::conflict(resource, name,
+                          fmt::format("Precondition failed: UID in precondition: {}, UID in object meta: {}",
+                                      *options.precondition_uid, uid)));
       if (meta_string(ns, "deletionTimestamp").empty()) ns["metadata"]["deletionTimestamp"] = now;
       ns["status"]["phase"] = "Terminating";
       if (auto finalizers = api::gc_finalizers(ns, options)) {
@@ -669,8 +670,9 @@ asio::awaitable<ApiResult<json>> ResourceHandler::finalize(Route route, net::Ser
   if (!body) co_return body.error();
   const auto& resource = *route.resource;
   if (meta_string(*body, "name") != route.name)
-    co_return api::bad_request(fmt::format("the name of the object ({}) does not match the name on the URL ({})",
-                                           meta_string(*body, "name"), route.name));
+    co_return api::bad_request(
+        fmt::format("the name of the object ({}) does not match the name on the URL ({})",
+                    meta_string(*body, "name"), route.name));
   json finalizers = json::array();
   if (auto spec = body->find("spec"); spec != body->end() && spec->is_object())
     if (auto it = spec->find("finalizers"); it != spec->end() && it->is_array()) finalizers = *it;

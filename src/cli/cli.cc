@@ -191,8 +191,9 @@ int run(int argc, char** argv) {
   add_duration(cm_cmd, cm_durations[3], "how often pod GC runs (upstream's fixed 20s)");
   add_duration(cm_cmd, cm_durations[4],
                "how long a pod's node must be missing before pod GC deletes it (upstream's fixed 40s)");
-  add_duration(cm_cmd, cm_durations[5],
-               "how long a terminating namespace waits on finalizers before it looks again (upstream's fixed 15s)");
+  add_duration(
+      cm_cmd, cm_durations[5],
+      "how long a terminating namespace waits on finalizers before it looks again (upstream's fixed 15s)");
   add_duration(cm_cmd, cm_durations[6], "how often node health is checked");
   add_duration(cm_cmd, cm_durations[7], "a node silent this long is marked Unknown");
   add_duration(cm_cmd, cm_durations[8], "the grace period of a node that never posted Ready");
@@ -214,9 +215,7 @@ int run(int argc, char** argv) {
       ->add_option("--concurrent-endpoint-syncs", cm_options.concurrent_endpoint_syncs,
                    "Services whose Endpoints are synced at once")
       ->capture_default_str();
-  cm_cmd
-      ->add_option("--concurrent-gc-syncs", cm_options.concurrent_gc_syncs,
-                   "garbage collector workers")
+  cm_cmd->add_option("--concurrent-gc-syncs", cm_options.concurrent_gc_syncs, "garbage collector workers")
       ->capture_default_str();
   cm_cmd
       ->add_option("--concurrent-service-endpoint-syncs", cm_options.concurrent_service_endpoint_syncs,

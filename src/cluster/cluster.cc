@@ -249,7 +249,8 @@ ProcessSpec Cluster::control_plane_spec(const std::string& role, int index) cons
     // Pod GC's and the namespace controller's fixed periods (upstream
     // constants) follow the time scale.
     auto scaled = [&](int64_t upstream_ms) {
-      const auto scaled_ms = static_cast<int64_t>(static_cast<double>(upstream_ms) * options_.profile.time_scale());
+      const auto scaled_ms =
+          static_cast<int64_t>(static_cast<double>(upstream_ms) * options_.profile.time_scale());
       return fmt::format("{}ms", std::max<int64_t>(scaled_ms, Profile::kFastPeriodFloor.count()));
     };
     spec.argv.insert(spec.argv.end(), {"--pod-gc-period", scaled(20000), "--pod-gc-quarantine", scaled(40000),

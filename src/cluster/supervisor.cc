@@ -620,7 +620,8 @@ void Supervisor::after_exit(const std::shared_ptr<Child>& child) {
   const std::string name = child->spec.name;
   const ProcessSpec& spec = child->spec;
   auto [backoff, first] = next_backoff_.try_emplace(name, Millis(0));
-  if (!first && child->info.last_exit && child->info.last_exit->at - child->info.started_at >= spec.restart_backoff_reset)
+  if (!first && child->info.last_exit &&
+      child->info.last_exit->at - child->info.started_at >= spec.restart_backoff_reset)
     backoff->second = Millis(0);
   const Millis delay = backoff->second;
   backoff->second = delay.count() == 0 ? spec.restart_backoff : std::min(delay * 2, spec.restart_backoff_max);

@@ -48,7 +48,8 @@ std::optional<int64_t> scaled_value(const json& int_or_percent, int64_t total, b
   return static_cast<int64_t>(round_up ? std::ceil(value) : std::floor(value));
 }
 
-std::optional<Budget> compute_budget(const json& pdb, std::size_t pods, std::optional<int64_t> controllers_scale) {
+std::optional<Budget> compute_budget(const json& pdb, std::size_t pods,
+                                     std::optional<int64_t> controllers_scale) {
   const json& spec = spec_of(pdb);
   Budget budget;
   if (auto max = spec.find("maxUnavailable"); max != spec.end() && !max->is_null()) {
@@ -88,7 +89,8 @@ json pdb_status(const json& pdb, const std::vector<json>& pods, std::optional<Bu
   for (const auto& [name, stamp] : old_disrupted.items()) {
     auto when = stamp.is_string() ? api::parse_timestamp(stamp.get<std::string>()) : std::nullopt;
     if (!when || *when + kPdbDeletionTimeout < now) continue;
-    auto pod = std::find_if(pods.begin(), pods.end(), [&](const json& p) { return meta_string(p, "name") == name; });
+    auto pod =
+        std::find_if(pods.begin(), pods.end(), [&](const json& p) { return meta_string(p, "name") == name; });
     if (pod == pods.end() || is_terminating(*pod)) continue;
     disrupted[name] = stamp;
   }
@@ -102,7 +104,8 @@ json pdb_status(const json& pdb, const std::vector<json>& pods, std::optional<Bu
   status["currentHealthy"] = healthy;
   status["desiredHealthy"] = budget ? budget->desired_healthy : 0;
   status["expectedPods"] = budget ? budget->expected : 0;
-  const int64_t allowed = budget && budget->expected > 0 ? std::max<int64_t>(0, healthy - budget->desired_healthy) : 0;
+  const int64_t allowed =
+      budget && budget->expected > 0 ? std::max<int64_t>(0, healthy - budget->desired_healthy) : 0;
   status["disruptionsAllowed"] = allowed;
   if (!disrupted.empty()) status["disruptedPods"] = std::move(disrupted);
   json condition = {{"type", "DisruptionAllowed"}, {"observedGeneration", status["observedGeneration"]}};
@@ -129,10 +132,11 @@ json pdb_status(const json& pdb, const std::vector<json>& pods, std::optional<Bu
   return status;
 }
 
-DisruptionController::DisruptionController(client::Client& client, client::Informer& pdbs, client::Informer& pods,
-                                           client::Informer& replicasets, client::Informer& deployments,
-                                           client::Timers& timers, DisruptionOptions options,
-                                           WorkQueueMetrics* queue_metrics, SyncMetrics* sync_metrics)
+DisruptionController::DisruptionController(client::Client& client, client::Informer& pdbs,
+                                           client::Informer& pods, client::Informer& replicasets,
+                                           client::Informer& deployments, client::Timers& timers,
+                                           DisruptionOptions options, WorkQueueMetrics* queue_metrics,
+                                           SyncMetrics* sync_metrics)
     : client_(client),
       pdbs_(pdbs),
       pods_(pods),
@@ -191,7 +195,8 @@ asio::awaitable<void> DisruptionController::run() {
   options.controller = kLog;
   options.workers = options_.workers;
   options.metrics = sync_metrics_;
-  co_await run_workers(queue_, [this](std::string key) { return sync(std::move(key)); }, options);
+  co_await run_workers(
+      queue_, [this](std::string key) { return sync(std::move(key)); }, options);
 }
 
 asio::awaitable<api::ApiResult<void>> DisruptionController::sync(std::string key) {
@@ -214,7 +219,8 @@ asio::awaitable<api::ApiResult<void>> DisruptionController::sync(std::string key
   }
   if (pdb.value("status", json::object()) == status) co_return api::ApiResult<void>();
   pdb["status"] = std::move(status);
-  auto updated = co_await client_.update_status(pdbs_resource(), meta_string(pdb, "namespace"), std::move(pdb));
+  auto updated =
+      co_await client_.update_status(pdbs_resource(), meta_string(pdb, "namespace"), std::move(pdb));
   if (!updated && !client::is_not_found(updated.error())) co_return updated.error();
   co_return api::ApiResult<void>();
 }

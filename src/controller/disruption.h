@@ -54,7 +54,8 @@ struct Budget {
 // expectedPods and desiredHealthy of `pdb` (getExpectedPodCount): `pods` is
 // the matching pods; `controllers_scale` the summed scale of their
 // controllers, nullopt when some pod has none.
-std::optional<Budget> compute_budget(const json& pdb, std::size_t pods, std::optional<int64_t> controllers_scale);
+std::optional<Budget> compute_budget(const json& pdb, std::size_t pods,
+                                     std::optional<int64_t> controllers_scale);
 
 // The full status for `pdb` (without conditions' times kept), at `now`.
 json pdb_status(const json& pdb, const std::vector<json>& pods, std::optional<Budget> budget, WallTime now);

@@ -24,8 +24,9 @@ json endpoint_of(const json& service, const json& pod) {
   const bool publish_not_ready = spec_of(service).value("publishNotReadyAddresses", false);
   json endpoint = json::object();
   endpoint["addresses"] = json::array({pod_ip(pod)});
-  endpoint["conditions"] = {
-      {"ready", publish_not_ready || (serving && !terminating)}, {"serving", serving}, {"terminating", terminating}};
+  endpoint["conditions"] = {{"ready", publish_not_ready || (serving && !terminating)},
+                            {"serving", serving},
+                            {"terminating", terminating}};
   const std::string node = spec_of(pod).value("nodeName", "");
   if (!node.empty()) endpoint["nodeName"] = node;
   endpoint["targetRef"] = {{"kind", "Pod"},
@@ -139,7 +140,8 @@ asio::awaitable<void> EndpointSliceController::run() {
   options.workers = options_.workers;
   options.max_retries = EndpointsController::kMaxRetries;
   options.metrics = sync_metrics_;
-  co_await run_workers(queue_, [this](std::string key) { return sync(std::move(key)); }, options);
+  co_await run_workers(
+      queue_, [this](std::string key) { return sync(std::move(key)); }, options);
 }
 
 asio::awaitable<api::ApiResult<void>> EndpointSliceController::sync(std::string key) {

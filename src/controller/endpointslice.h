@@ -57,7 +57,7 @@ std::vector<SliceContent> desired_endpoint_slices(const json& service, const std
                                                   int max_per_slice);
 
 struct EndpointSliceOptions {
-  int workers = 5;               // --concurrent-service-endpoint-syncs
+  int workers = 5;                    // --concurrent-service-endpoint-syncs
   int max_endpoints_per_slice = 100;  // --max-endpoints-per-slice
 };
 

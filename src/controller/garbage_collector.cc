@@ -1,7 +1,8 @@
 #include "controller/garbage_collector.h"
 
-#include <boost/asio/this_coro.hpp>
 #include <fmt/format.h>
+
+#include <boost/asio/this_coro.hpp>
 
 #include <algorithm>
 
@@ -21,7 +22,8 @@ bool has_finalizer(const json& object, const char* name) {
   auto meta = object.find("metadata");
   if (meta == object.end() || !meta->is_object()) return false;
   auto list = meta->find("finalizers");
-  return list != meta->end() && list->is_array() && std::find(list->begin(), list->end(), json(name)) != list->end();
+  return list != meta->end() && list->is_array() &&
+         std::find(list->begin(), list->end(), json(name)) != list->end();
 }
 
 // Upstream's DefaultIgnoredResources: events are never owners worth a watch.
@@ -206,7 +208,9 @@ GarbageCollector::GarbageCollector(client::Client& client, client::Timers& timer
     const api::ResourceInfo* info = &resource;
     client::EventHandlers handlers;
     handlers.on_add = [this, info](const json& object) { enqueue(graph_.observe(*info, object)); };
-    handlers.on_update = [this, info](const json&, const json& object) { enqueue(graph_.observe(*info, object)); };
+    handlers.on_update = [this, info](const json&, const json& object) {
+      enqueue(graph_.observe(*info, object));
+    };
     handlers.on_delete = [this](const json& object, bool) {
       const std::string uid = meta_string(object, "uid");
       if (graph_.find(uid) != nullptr && !graph_.find(uid)->dependents.empty()) {
@@ -254,7 +258,7 @@ void GarbageCollector::stop() {
 }
 
 asio::awaitable<api::ApiResult<std::optional<json>>> GarbageCollector::live_owner(OwnerReference ref,
-                                                                                 std::string ns) {
+                                                                                  std::string ns) {
   if (absent_owners_.contains(ref.uid)) co_return std::optional<json>();
   ObjectIdentity id = owner_identity(ref, ns);
   // A kind this server does not serve cannot be looked up: count it as
@@ -279,7 +283,8 @@ asio::awaitable<api::ApiResult<void>> GarbageCollector::attempt_to_delete(std::s
   if (node == nullptr) co_return api::ApiResult<void>();
   // Being deleted is a one-way trip: wait for the final delete, then look
   // at the dependents.
-  if (!node->is_virtual && node->being_deleted && !node->deleting_dependents) co_return api::ApiResult<void>();
+  if (!node->is_virtual && node->being_deleted && !node->deleting_dependents)
+    co_return api::ApiResult<void>();
   const ObjectIdentity identity = node->identity;
   if (identity.resource == nullptr) co_return api::ApiResult<void>();  // a kind we cannot look up
 
@@ -330,14 +335,14 @@ asio::awaitable<api::ApiResult<void>> GarbageCollector::attempt_to_delete(std::s
     // Its own dependents must go first: delete it in the foreground. A
     // dependent already deleting in the foreground could wait on it in a
     // cycle: unblock the references to the waiting owners first.
-    bool cycle = std::any_of(current->dependents.begin(), current->dependents.end(), [&](const std::string& dep) {
-      const auto* dep_node = graph_.find(dep);
-      return dep_node != nullptr && dep_node->deleting_dependents;
-    });
+    bool cycle =
+        std::any_of(current->dependents.begin(), current->dependents.end(), [&](const std::string& dep) {
+          const auto* dep_node = graph_.find(dep);
+          return dep_node != nullptr && dep_node->deleting_dependents;
+        });
     if (cycle) {
       json refs = json::array();
-      for (const auto& ref : waiting)
-        refs.push_back({{"uid", ref.uid}, {"blockOwnerDeletion", false}});
+      for (const auto& ref : waiting) refs.push_back({{"uid", ref.uid}, {"blockOwnerDeletion", false}});
       json patch = json::object();
       patch["metadata"]["ownerReferences"] = std::move(refs);
       patch["metadata"]["uid"] = uid;
@@ -391,7 +396,7 @@ asio::awaitable<api::ApiResult<void>> GarbageCollector::attempt_to_orphan(std::s
 }
 
 asio::awaitable<api::ApiResult<void>> GarbageCollector::remove_finalizer(ObjectIdentity identity,
-                                                                          std::string finalizer) {
+                                                                         std::string finalizer) {
   auto latest = co_await client_.get(*identity.resource, identity.ns, identity.name);
   if (!latest) {
     if (client::is_not_found(latest.error())) co_return api::ApiResult<void>();
@@ -413,7 +418,7 @@ asio::awaitable<api::ApiResult<void>> GarbageCollector::remove_finalizer(ObjectI
 }
 
 asio::awaitable<api::ApiResult<void>> GarbageCollector::delete_object(ObjectIdentity identity,
-                                                                       std::string policy) {
+                                                                      std::string policy) {
   client::DeleteOptions options;
   options.propagation_policy = policy;
   options.precondition_uid = identity.uid;
@@ -425,7 +430,7 @@ asio::awaitable<api::ApiResult<void>> GarbageCollector::delete_object(ObjectIden
 }
 
 asio::awaitable<api::ApiResult<void>> GarbageCollector::patch_owner_references(ObjectIdentity identity,
-                                                                                json patch) {
+                                                                               json patch) {
   auto patched = co_await client_.patch(*identity.resource, identity.ns, identity.name,
                                         client::PatchType::kStrategicMergePatch, patch.dump(), "");
   if (!patched && !client::is_not_found(patched.error())) co_return patched.error();

@@ -121,7 +121,8 @@ class GarbageCollector {
  public:
   // Makes one informer per collectable resource on `client`.
   GarbageCollector(client::Client& client, client::Timers& timers, client::Random& random,
-                   GarbageCollectorOptions options, WorkQueueMetrics* queue_metrics, SyncMetrics* sync_metrics);
+                   GarbageCollectorOptions options, WorkQueueMetrics* queue_metrics,
+                   SyncMetrics* sync_metrics);
   ~GarbageCollector();
   GarbageCollector(const GarbageCollector&) = delete;
   GarbageCollector& operator=(const GarbageCollector&) = delete;

@@ -18,14 +18,14 @@
 #include "client/timers.h"
 #include "common/async.h"
 #include "common/log.h"
-#include "controller/endpoints.h"
 #include "controller/disruption.h"
+#include "controller/endpoints.h"
 #include "controller/endpointslice.h"
 #include "controller/garbage_collector.h"
 #include "controller/metrics.h"
 #include "controller/namespace.h"
-#include "controller/podgc.h"
 #include "controller/node_lifecycle.h"
+#include "controller/podgc.h"
 #include "controller/replicaset.h"
 #include "controller/taint_eviction.h"
 #include "net/http_server.h"
@@ -127,6 +127,7 @@ struct Running {
       garbage_collector = std::make_unique<GarbageCollector>(
           client, client::real_timers(), random, gc_options, metrics.queue(kGarbageCollectorController),
           metrics.sync(kGarbageCollectorController));
+    }
     const bool lifecycle = enabled.contains(kNodeLifecycleController);
     const bool eviction = enabled.contains(kTaintEvictionController);
     if ((lifecycle || eviction) && !nodes) nodes = informer("", "nodes");
@@ -157,7 +158,7 @@ struct Running {
   std::vector<client::Informer*> informers() const {
     std::vector<client::Informer*> out;
     for (const auto* slot : {&pods, &replicasets, &deployments, &services, &endpoints, &endpointslices, &pdbs,
-                              &namespaces, &nodes, &leases})
+                             &namespaces, &nodes, &leases})
       if (*slot) out.push_back(slot->get());
     if (garbage_collector)
       for (auto* informer : garbage_collector->informers()) out.push_back(informer);
@@ -203,11 +204,10 @@ struct Running {
 };
 
 Result<std::set<std::string>> enabled_controllers(const std::vector<std::string>& flags) {
-  const std::set<std::string> known = {kReplicaSetController,      kEndpointController,
-                                       kGarbageCollectorController, kNamespaceController,
-                                       kPodGcController,           kEndpointSliceController,
-                                       kDisruptionController,      kNodeLifecycleController,
-                                       kTaintEvictionController};
+  const std::set<std::string> known = {
+      kReplicaSetController, kEndpointController,      kGarbageCollectorController,
+      kNamespaceController,  kPodGcController,         kEndpointSliceController,
+      kDisruptionController, kNodeLifecycleController, kTaintEvictionController};
   std::set<std::string> enabled;
   std::set<std::string> disabled;
   bool star = false;
@@ -247,7 +247,8 @@ Status validate(const ManagerOptions& options) {
     return invalid("--concurrent-service-endpoint-syncs must be at least 1");
   if (options.max_endpoints_per_slice < 1 || options.max_endpoints_per_slice > 1000)
     return invalid("--max-endpoints-per-slice must be between 1 and 1000");
-  if (options.concurrent_namespace_syncs < 1) return invalid("--concurrent-namespace-syncs must be at least 1");
+  if (options.concurrent_namespace_syncs < 1)
+    return invalid("--concurrent-namespace-syncs must be at least 1");
   if (options.pod_gc_period.count() <= 0) return invalid("--pod-gc-period must be positive");
   if (auto enabled = enabled_controllers(options.controllers); !enabled) return enabled.error();
   if (options.node_monitor_period <= Millis(0)) return invalid("--node-monitor-period must be positive");

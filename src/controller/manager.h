@@ -81,8 +81,8 @@ struct ManagerOptions {
   int concurrent_namespace_syncs = 10;
   Millis namespace_finalizer_estimate{15000};  // upstream's fixed finalizerEstimateSeconds, a flag here
   int64_t terminated_pod_gc_threshold = 12500;
-  Millis pod_gc_period{20000};     // upstream's fixed gcCheckPeriod, a flag here
-  Millis pod_gc_quarantine{40000};  // upstream's fixed quarantineTime, a flag here
+  Millis pod_gc_period{20000};                 // upstream's fixed gcCheckPeriod, a flag here
+  Millis pod_gc_quarantine{40000};             // upstream's fixed quarantineTime, a flag here
   Millis node_monitor_period{5000};            // --node-monitor-period
   Millis node_monitor_grace_period{50000};     // --node-monitor-grace-period (v1.32)
   Millis node_startup_grace_period{60000};     // --node-startup-grace-period

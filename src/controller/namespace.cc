@@ -28,7 +28,8 @@ bool finalized(const json& ns) {
 
 }  // namespace
 
-json namespace_conditions(const NamespaceContent& content, const json& old_conditions, const std::string& now) {
+json namespace_conditions(const NamespaceContent& content, const json& old_conditions,
+                          const std::string& now) {
   struct Condition {
     const char* type;
     bool failing;
@@ -44,19 +45,21 @@ json namespace_conditions(const NamespaceContent& content, const json& old_condi
   for (const auto& [finalizer, count] : content.finalizers)
     finalizers.push_back(fmt::format("{} in {} resource instances", finalizer, count));
   const std::vector<Condition> conditions = {
-      {"NamespaceDeletionDiscoveryFailure", false, "ResourcesDiscovered", "All resources successfully discovered",
-       "", ""},
+      {"NamespaceDeletionDiscoveryFailure", false, "ResourcesDiscovered",
+       "All resources successfully discovered", "", ""},
       {"NamespaceDeletionGroupVersionParsingFailure", false, "ParsedGroupVersions",
        "All legacy kube types successfully parsed", "", ""},
       {"NamespaceDeletionContentFailure", !content.failures.empty(), "ContentDeleted",
        "All content successfully deleted, may be waiting on finalization", "ContentDeletionFailed",
        fmt::format("Failed to delete all resource types, {} remaining: {}", content.failures.size(),
                    fmt::join(content.failures, ", "))},
-      {"NamespaceContentRemaining", !content.remaining.empty(), "ContentRemoved", "All content successfully removed",
-       "SomeResourcesRemain", fmt::format("Some resources are remaining: {}", fmt::join(remaining, ", "))},
+      {"NamespaceContentRemaining", !content.remaining.empty(), "ContentRemoved",
+       "All content successfully removed", "SomeResourcesRemain",
+       fmt::format("Some resources are remaining: {}", fmt::join(remaining, ", "))},
       {"NamespaceFinalizersRemaining", !content.finalizers.empty(), "ContentHasNoFinalizers",
        "All content-preserving finalizers finished", "SomeFinalizersRemain",
-       fmt::format("Some content in the namespace has finalizers remaining: {}", fmt::join(finalizers, ", "))},
+       fmt::format("Some content in the namespace has finalizers remaining: {}",
+                   fmt::join(finalizers, ", "))},
   };
   json out = json::array();
   for (const auto& c : conditions) {
@@ -97,7 +100,8 @@ asio::awaitable<void> NamespaceController::run() {
   options.controller = "namespace";
   options.workers = options_.workers;
   options.metrics = sync_metrics_;
-  co_await run_workers(queue_, [this](std::string name) { return sync(std::move(name)); }, options);
+  co_await run_workers(
+      queue_, [this](std::string name) { return sync(std::move(name)); }, options);
 }
 
 // namespaced_resources_deleter.go Delete.
@@ -191,7 +195,8 @@ asio::awaitable<api::ApiResult<NamespaceContent>> NamespaceController::delete_al
   co_return content;
 }
 
-asio::awaitable<api::ApiResult<void>> NamespaceController::update_conditions(json ns, NamespaceContent content) {
+asio::awaitable<api::ApiResult<void>> NamespaceController::update_conditions(json ns,
+                                                                             NamespaceContent content) {
   json status = ns.value("status", json::object());
   json conditions = namespace_conditions(content, status.value("conditions", json::array()),
                                          api::format_timestamp(clock_.wall_now()));

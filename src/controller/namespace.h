@@ -48,10 +48,11 @@ struct NamespaceContent {
 // The five NamespaceDeletion* status conditions upstream writes for
 // `content`, with lastTransitionTime `now` where a condition changes
 // against `old_conditions` (namespace_condition_utils.go).
-json namespace_conditions(const NamespaceContent& content, const json& old_conditions, const std::string& now);
+json namespace_conditions(const NamespaceContent& content, const json& old_conditions,
+                          const std::string& now);
 
 struct NamespaceOptions {
-  int workers = 10;  // --concurrent-namespace-syncs
+  int workers = 10;                  // --concurrent-namespace-syncs
   Millis finalizer_estimate{15000};  // upstream finalizerEstimateSeconds
 };
 

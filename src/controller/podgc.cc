@@ -59,7 +59,8 @@ asio::awaitable<void> PodGcController::run() {
     const auto started = clock_.now();
     auto result = co_await gc();
     const double seconds = std::chrono::duration<double>(clock_.now() - started).count();
-    if (sync_metrics_ != nullptr) sync_metrics_->on_sync(result ? SyncResult::kSuccess : SyncResult::kError, seconds);
+    if (sync_metrics_ != nullptr)
+      sync_metrics_->on_sync(result ? SyncResult::kSuccess : SyncResult::kError, seconds);
     if (!result) log::warn(kLog, "pass failed: {}", result.error().message());
     running = co_await sleeper_.sleep(options_.gc_period);
   }

@@ -40,8 +40,8 @@ std::vector<json> terminated_pods_to_delete(std::vector<json> pods, int64_t thre
 
 class PodGcController {
  public:
-  PodGcController(client::Client& client, client::Informer& pods, client::Informer& nodes, client::Timers& timers,
-                  PodGcOptions options, SyncMetrics* sync_metrics);
+  PodGcController(client::Client& client, client::Informer& pods, client::Informer& nodes,
+                  client::Timers& timers, PodGcOptions options, SyncMetrics* sync_metrics);
   PodGcController(const PodGcController&) = delete;
   PodGcController& operator=(const PodGcController&) = delete;
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "api/event.h"
 #include "api/resource_registry.h"
 #include "api/store.h"
 #include "common/log.h"
@@ -57,17 +58,6 @@ void add_disruption_target(json& pod, WallTime now) {
 }
 
 }  // namespace
-
-bool tolerates(const json& toleration, const json& taint) {
-  const std::string effect = str(toleration, "effect");
-  if (!effect.empty() && effect != str(taint, "effect")) return false;
-  const std::string key = str(toleration, "key");
-  if (!key.empty() && key != str(taint, "key")) return false;
-  const std::string op = str(toleration, "operator");
-  if (op == "Exists") return true;
-  if (op.empty() || op == "Equal") return str(toleration, "value") == str(taint, "value");
-  return false;
-}
 
 json no_execute_taints(const json& node) {
   json out = json::array();
@@ -270,29 +260,14 @@ asio::awaitable<api::ApiResult<void>> TaintEvictionController::sync(std::string 
 // writes it; a failure is only logged.
 asio::awaitable<void> TaintEvictionController::record_event(json pod, std::string message) {
   const auto wall = clock_.wall_now();
-  const std::string now = api::format_timestamp(wall);
   const std::string ns = meta_string(pod, "namespace");
   const std::string name = meta_string(pod, "name");
-  json event = json::object();
-  event["apiVersion"] = "v1";
-  event["kind"] = "Event";
-  const auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(wall.time_since_epoch()).count();
-  event["metadata"]["name"] = fmt::format("{}.{:x}", name, nanos);
-  event["metadata"]["namespace"] = ns;
-  json& involved = event["involvedObject"];
-  involved["apiVersion"] = "v1";
-  involved["kind"] = "Pod";
-  involved["namespace"] = ns;
-  involved["name"] = name;
-  involved["uid"] = meta_string(pod, "uid");
-  event["reason"] = "TaintManagerEviction";
-  event["message"] = message;
-  event["type"] = "Normal";
-  event["source"]["component"] = "taint-eviction-controller";
-  event["reportingComponent"] = "taint-eviction-controller";
-  event["firstTimestamp"] = now;
-  event["lastTimestamp"] = now;
-  event["count"] = 1;
+  api::EventText text;
+  text.reason = "TaintManagerEviction";
+  text.message = message;
+  api::EventSource source;
+  source.component = "taint-eviction-controller";
+  json event = api::make_event(pod, "v1", "Pod", text, source, wall);
   auto created = co_await client_.create(events_resource(), ns, event);
   if (!created)
     log::warn(kLog, "{}/{}: recording TaintManagerEviction: {}", ns, name, created.error().message());

@@ -35,6 +35,7 @@
 #include <string>
 #include <vector>
 
+#include "api/taints.h"
 #include "client/client.h"
 #include "client/informer.h"
 #include "common/clock.h"
@@ -45,10 +46,7 @@ namespace shakeout::controller {
 
 using json = nlohmann::json;
 
-// Upstream v1.Toleration.ToleratesTaint: the effect (if set) and key (if
-// set) must match, and operator Exists matches any value, Equal (or none)
-// the same value.
-bool tolerates(const json& toleration, const json& taint);
+using api::tolerates;  // api/taints.h
 
 // The node's taints with effect NoExecute (getNoExecuteTaints).
 json no_execute_taints(const json& node);

@@ -16,6 +16,7 @@
 #include <csignal>
 #include <random>
 
+#include "api/event.h"
 #include "api/resource_registry.h"
 #include "api/store.h"
 #include "client/client.h"
@@ -460,30 +461,15 @@ asio::awaitable<void> Scheduler::record_event(const json& pod, const std::string
     }
     // The Event expired or was deleted: record a new one.
   }
-  json event = json::object();
-  event["apiVersion"] = "v1";
-  event["kind"] = "Event";
-  // client-go's recorder names Events <object>.<unix nanoseconds in hex>.
-  const auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(wall.time_since_epoch()).count();
-  event["metadata"]["name"] = fmt::format("{}.{:x}", name, nanos);
-  event["metadata"]["namespace"] = ns;
-  json& involved = event["involvedObject"];
-  involved["apiVersion"] = "v1";
-  involved["kind"] = "Pod";
-  involved["namespace"] = ns;
-  involved["name"] = name;
-  involved["uid"] = string_field(field(pod, "metadata"), "uid");
-  involved["resourceVersion"] = string_field(field(pod, "metadata"), "resourceVersion");
-  event["reason"] = "FailedScheduling";
-  event["message"] = message;
-  event["type"] = "Warning";
-  event["action"] = "Scheduling";
-  event["source"]["component"] = kDefaultSchedulerName;
-  event["reportingComponent"] = kDefaultSchedulerName;
-  event["reportingInstance"] = options_.identity;
-  event["firstTimestamp"] = now;
-  event["lastTimestamp"] = now;
-  event["count"] = 1;
+  api::EventText text;
+  text.type = "Warning";
+  text.reason = "FailedScheduling";
+  text.message = message;
+  text.action = "Scheduling";
+  api::EventSource source;
+  source.component = kDefaultSchedulerName;
+  source.instance = options_.identity;
+  json event = api::make_event(pod, "v1", "Pod", text, source, wall);
   auto created = co_await client_->create(events_resource(), ns, event);
   if (!created) {
     log::warn(kLog, "{}: recording FailedScheduling: {}", key, created.error().message());

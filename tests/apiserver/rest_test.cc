@@ -133,7 +133,8 @@ TEST_F(RestTest, BadDeploymentsAreRejectedWithTheField) {
   unknown["spec"]["replica"] = 2;
   reply = call("POST", deployments + "?fieldValidation=Strict", unknown.dump());
   EXPECT_EQ(reply.status, 400u) << reply.body;
-  EXPECT_NE(reply.object()["message"].get<std::string>().find("unknown field \"spec.replica\""), std::string::npos)
+  EXPECT_NE(reply.object()["message"].get<std::string>().find("unknown field \"spec.replica\""),
+            std::string::npos)
       << reply.body;
   for (const char* name : {"mismatch", "negative", "unknown"})
     EXPECT_EQ(get(deployments + "/" + name).status, 404u) << name;
@@ -407,7 +408,9 @@ TEST_F(RestTest, PropagationPolicyLeavesTheGarbageCollectorsFinalizers) {
     rs["kind"] = "ReplicaSet";
     ASSERT_EQ(post(collection, rs).status, 201u);
   };
-  auto finalizers = [&](const Reply& reply) { return reply.object()["metadata"].value("finalizers", json::array()); };
+  auto finalizers = [&](const Reply& reply) {
+    return reply.object()["metadata"].value("finalizers", json::array());
+  };
 
   // Background (and no policy): deleted at once, nothing left for the GC.
   make("background");
@@ -435,7 +438,8 @@ TEST_F(RestTest, PropagationPolicyLeavesTheGarbageCollectorsFinalizers) {
 
   // Orphan through the deprecated orphanDependents; both at once is 400.
   make("orphan");
-  auto both = call("DELETE", collection + "/orphan", R"({"orphanDependents":true,"propagationPolicy":"Orphan"})");
+  auto both =
+      call("DELETE", collection + "/orphan", R"({"orphanDependents":true,"propagationPolicy":"Orphan"})");
   EXPECT_EQ(both.status, 400u) << both.body;
   auto orphan = call("DELETE", collection + "/orphan?orphanDependents=true");
   EXPECT_EQ(finalizers(orphan), json::array({"orphan"}));
@@ -581,8 +585,8 @@ TEST_F(RestTest, BadRequestsGetTheRightStatusAndNeverCrashTheServer) {
   auto bad_limit = get("/api/v1/pods?limit=abc");
   EXPECT_EQ(bad_limit.status, 400u);
   // Protobuf (kubectl's generators send it) is not served: 415.
-  auto protobuf =
-      call("POST", "/api/v1/namespaces", std::string("k8s\0\n\x0f", 6), "application/vnd.kubernetes.protobuf");
+  auto protobuf = call("POST", "/api/v1/namespaces", std::string("k8s\0\n\x0f", 6),
+                       "application/vnd.kubernetes.protobuf");
   EXPECT_EQ(protobuf.status, 415u) << protobuf.body;
   EXPECT_EQ(protobuf.object()["reason"], "UnsupportedMediaType");
   // (Oversized bodies get 413 from the HTTP layer: tests/net/http_server_test.cc.)

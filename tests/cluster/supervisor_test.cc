@@ -472,7 +472,8 @@ TEST_F(SupervisorTest, RestartPolicyRestartsCrashesWithDoublingBackoff) {
   supervisor().on_restart([&](const ProcessInfo& info) { restarts.push_back(info.restarts); });
   start_ok(crasher);
   const auto started = std::chrono::steady_clock::now();
-  ASSERT_TRUE(run_until(io_, [&] { return restarts.size() >= 4; }, 30s));
+  ASSERT_TRUE(run_until(
+      io_, [&] { return restarts.size() >= 4; }, 30s));
   const auto took = std::chrono::steady_clock::now() - started;
   EXPECT_EQ(restarts, (std::vector<int>{1, 2, 3, 4}));
   // 0 + 100 + 200 + 400 ms of backoff at the least.
@@ -480,11 +481,13 @@ TEST_F(SupervisorTest, RestartPolicyRestartsCrashesWithDoublingBackoff) {
   EXPECT_EQ(supervisor().info("crasher")->restarts, static_cast<int>(restarts.size()));
 
   // stop() during a backoff cancels the pending restart for good.
-  ASSERT_TRUE(run_until(io_, [&] { return supervisor().restart_pending("crasher"); }, 30s));
+  ASSERT_TRUE(run_until(
+      io_, [&] { return supervisor().restart_pending("crasher"); }, 30s));
   EXPECT_TRUE(stop("crasher"));
   EXPECT_FALSE(supervisor().restart_pending("crasher"));
   const auto count = restarts.size();
-  run_until(io_, [] { return false; }, 1s);
+  run_until(
+      io_, [] { return false; }, 1s);
   EXPECT_EQ(restarts.size(), count);
 }
 
@@ -502,7 +505,8 @@ TEST_F(SupervisorTest, RestartPolicyRestartsAKilledProcessButNotAStoppedOne) {
   EXPECT_EQ(supervisor().info("service")->restarts, 1);
 
   EXPECT_TRUE(stop("service"));
-  run_until(io_, [] { return false; }, 500ms);
+  run_until(
+      io_, [] { return false; }, 500ms);
   EXPECT_EQ(supervisor().info("service")->state, ProcessState::kExited);
   EXPECT_FALSE(supervisor().restart_pending("service"));
 }

@@ -473,13 +473,11 @@ TEST_F(ControllerManagerTest, EndpointsFollowPodReadiness) {
       << "its Endpoints go with the Service";
 }
 
-
 namespace {
 
 json owner_ref(const json& owner) {
-  return {{"apiVersion", owner["apiVersion"]}, {"kind", owner["kind"]},
-          {"name", owner["metadata"]["name"]},  {"uid", owner["metadata"]["uid"]},
-          {"controller", true},                 {"blockOwnerDeletion", true}};
+  return {{"apiVersion", owner["apiVersion"]}, {"kind", owner["kind"]}, {"name", owner["metadata"]["name"]},
+          {"uid", owner["metadata"]["uid"]},   {"controller", true},    {"blockOwnerDeletion", true}};
 }
 
 }  // namespace
@@ -538,9 +536,12 @@ TEST_F(ControllerManagerTest, GarbageCollectorCascadesAlongOwnerReferences) {
 
   // A ReplicaSet whose owner never existed is collected with its pods.
   json dangling = make_replicaset("dangling", 1);
-  dangling["metadata"]["ownerReferences"] = json::array(
-      {{{"apiVersion", "apps/v1"}, {"kind", "Deployment"}, {"name", "nobody"}, {"uid", "no-such-uid"},
-        {"controller", true}, {"blockOwnerDeletion", true}}});
+  dangling["metadata"]["ownerReferences"] = json::array({{{"apiVersion", "apps/v1"},
+                                                          {"kind", "Deployment"},
+                                                          {"name", "nobody"},
+                                                          {"uid", "no-such-uid"},
+                                                          {"controller", true},
+                                                          {"blockOwnerDeletion", true}}});
   create(replicasets(), dangling);
   EXPECT_TRUE(pump([&] { return gone(replicasets(), "dangling") && active_pods("dangling").empty(); }, 60s));
 }
@@ -592,9 +593,11 @@ TEST_F(ControllerManagerTest, NamespaceControllerWaitsForFinalizersAndSaysSo) {
       if (c["type"] == type) return c;
     return json::object();
   };
-  ASSERT_TRUE(pump([&] { return condition("NamespaceFinalizersRemaining").value("status", "") == "True"; }, 60s));
-  EXPECT_EQ(condition("NamespaceFinalizersRemaining")["message"],
-            "Some content in the namespace has finalizers remaining: example.com/keep in 1 resource instances");
+  ASSERT_TRUE(
+      pump([&] { return condition("NamespaceFinalizersRemaining").value("status", "") == "True"; }, 60s));
+  EXPECT_EQ(
+      condition("NamespaceFinalizersRemaining")["message"],
+      "Some content in the namespace has finalizers remaining: example.com/keep in 1 resource instances");
   EXPECT_EQ(condition("NamespaceContentRemaining")["reason"], "SomeResourcesRemain");
   EXPECT_EQ(condition("NamespaceContentRemaining")["message"],
             "Some resources are remaining: replicasets.apps has 1 resource instances");
@@ -679,13 +682,17 @@ TEST_F(ControllerManagerTest, EndpointSlicesFollowPodsAndAreCollectedWithTheServ
     return out;
   };
   using States = std::map<std::string, std::string>;
-  ASSERT_TRUE(pump([&] { return states() == States{{"10.0.1.1", "true/true/false"}, {"10.0.1.2", "false/false/false"}}; },
-                   60s))
+  ASSERT_TRUE(pump(
+      [&] {
+        return states() == States{{"10.0.1.1", "true/true/false"}, {"10.0.1.2", "false/false/false"}};
+      },
+      60s))
       << managed().dump();
   const json slice = managed()[0];
   EXPECT_EQ(slice["addressType"], "IPv4");
   EXPECT_EQ(slice["ports"], json::parse(R"([{"name": "web", "port": 8080, "protocol": "TCP"}])"));
-  EXPECT_EQ(slice["metadata"]["labels"]["endpointslice.kubernetes.io/managed-by"], "endpointslice-controller.k8s.io");
+  EXPECT_EQ(slice["metadata"]["labels"]["endpointslice.kubernetes.io/managed-by"],
+            "endpointslice-controller.k8s.io");
   EXPECT_EQ(slice["metadata"]["ownerReferences"][0]["kind"], "Service");
   EXPECT_EQ(slice["metadata"]["name"].get<std::string>().rfind("sl-", 0), 0u);
 

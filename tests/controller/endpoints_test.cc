@@ -2,10 +2,11 @@
 // resolution (named targetPorts), repacking.
 
 #include "controller/endpoints.h"
-#include "controller/endpointslice.h"
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+
+#include "controller/endpointslice.h"
 
 namespace shakeout::controller {
 namespace {
@@ -110,8 +111,11 @@ TEST(EndpointSliceRules, PodsGroupByResolvedPortsWithUpstreamConditions) {
   terminating["metadata"]["deletionTimestamp"] = "2026-11-29T08:00:00Z";
   json finished = pod("d", "10.1.0.4", true, 8080);
   finished["status"]["phase"] = "Succeeded";
-  const std::vector<json> pods = {pod("b", "10.1.0.2", false, 8080), pod("a", "10.1.0.1", true, 8080),
-                                  pod("e", "10.1.0.5", true, 8081), pod("noip", "", true, 8080), terminating,
+  const std::vector<json> pods = {pod("b", "10.1.0.2", false, 8080),
+                                  pod("a", "10.1.0.1", true, 8080),
+                                  pod("e", "10.1.0.5", true, 8081),
+                                  pod("noip", "", true, 8080),
+                                  terminating,
                                   finished};
   auto slices = desired_endpoint_slices(service(), pods, 100);
   ASSERT_EQ(slices.size(), 2u) << "two port sets: http-port 8080 and 8081";
@@ -140,7 +144,8 @@ TEST(EndpointSliceRules, PodsGroupByResolvedPortsWithUpstreamConditions) {
 
 TEST(EndpointSliceRules, ASliceHoldsAtMostMaxEndpoints) {
   std::vector<json> pods;
-  for (int i = 1; i <= 5; ++i) pods.push_back(pod(fmt::format("p{}", i), fmt::format("10.1.0.{}", i), true, 8080));
+  for (int i = 1; i <= 5; ++i)
+    pods.push_back(pod(fmt::format("p{}", i), fmt::format("10.1.0.{}", i), true, 8080));
   auto slices = desired_endpoint_slices(service(), pods, 2);
   ASSERT_EQ(slices.size(), 3u);
   EXPECT_EQ(slices[0].endpoints.size(), 2u);

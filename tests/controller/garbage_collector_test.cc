@@ -28,8 +28,8 @@ json owned(json o, const json& owner_ref) {
 
 json ref(const std::string& api_version, const std::string& kind, const std::string& name,
          const std::string& uid, bool block) {
-  return {{"apiVersion", api_version}, {"kind", kind}, {"name", name}, {"uid", uid},
-          {"controller", true}, {"blockOwnerDeletion", block}};
+  return {{"apiVersion", api_version},  {"kind", kind}, {"name", name}, {"uid", uid}, {"controller", true},
+          {"blockOwnerDeletion", block}};
 }
 
 json deleting(json o, const char* finalizer) {
@@ -76,7 +76,8 @@ TEST(DependencyGraph, AGoneOwnerSendsItsDependentsToBeDeleted) {
   DependencyGraph graph;
   graph.observe(res("apps", "replicasets"), object("ReplicaSet", "web", "rs-1"));
   for (const char* uid : {"pod-1", "pod-2"})
-    graph.observe(res("", "pods"), owned(object("Pod", uid, uid), ref("apps/v1", "ReplicaSet", "web", "rs-1", true)));
+    graph.observe(res("", "pods"),
+                  owned(object("Pod", uid, uid), ref("apps/v1", "ReplicaSet", "web", "rs-1", true)));
   auto work = graph.remove("rs-1");
   EXPECT_TRUE(contains(work.attempt_to_delete, "pod-1"));
   EXPECT_TRUE(contains(work.attempt_to_delete, "pod-2"));
@@ -89,8 +90,10 @@ TEST(DependencyGraph, ForegroundDeletionWaitsOnBlockingDependentsOnly) {
   DependencyGraph graph;
   auto rs = object("ReplicaSet", "web", "rs-1");
   graph.observe(res("apps", "replicasets"), rs);
-  graph.observe(res("", "pods"), owned(object("Pod", "a", "pod-a"), ref("apps/v1", "ReplicaSet", "web", "rs-1", true)));
-  graph.observe(res("", "pods"), owned(object("Pod", "b", "pod-b"), ref("apps/v1", "ReplicaSet", "web", "rs-1", false)));
+  graph.observe(res("", "pods"),
+                owned(object("Pod", "a", "pod-a"), ref("apps/v1", "ReplicaSet", "web", "rs-1", true)));
+  graph.observe(res("", "pods"),
+                owned(object("Pod", "b", "pod-b"), ref("apps/v1", "ReplicaSet", "web", "rs-1", false)));
 
   auto work = graph.observe(res("apps", "replicasets"), deleting(rs, "foregroundDeletion"));
   EXPECT_TRUE(graph.find("rs-1")->deleting_dependents);
@@ -99,7 +102,8 @@ TEST(DependencyGraph, ForegroundDeletionWaitsOnBlockingDependentsOnly) {
   EXPECT_TRUE(contains(work.attempt_to_delete, "rs-1"));
   EXPECT_EQ(graph.blocking_dependents("rs-1"), std::vector<std::string>{"pod-a"});
   // The same state again is no transition.
-  EXPECT_TRUE(graph.observe(res("apps", "replicasets"), deleting(rs, "foregroundDeletion")).attempt_to_delete.empty());
+  EXPECT_TRUE(graph.observe(res("apps", "replicasets"), deleting(rs, "foregroundDeletion"))
+                  .attempt_to_delete.empty());
 
   // The blocking dependent going away makes the owner look again.
   work = graph.remove("pod-a");
@@ -127,7 +131,8 @@ TEST(DependencyGraph, OrphanDeletionIsQueuedOnceForOrphaning) {
   DependencyGraph graph;
   auto rs = object("ReplicaSet", "web", "rs-1");
   graph.observe(res("apps", "replicasets"), rs);
-  graph.observe(res("", "pods"), owned(object("Pod", "a", "pod-a"), ref("apps/v1", "ReplicaSet", "web", "rs-1", true)));
+  graph.observe(res("", "pods"),
+                owned(object("Pod", "a", "pod-a"), ref("apps/v1", "ReplicaSet", "web", "rs-1", true)));
   auto work = graph.observe(res("apps", "replicasets"), deleting(rs, "orphan"));
   EXPECT_EQ(work.attempt_to_orphan, std::vector<std::string>{"rs-1"});
   EXPECT_TRUE(work.attempt_to_delete.empty());
@@ -136,7 +141,8 @@ TEST(DependencyGraph, OrphanDeletionIsQueuedOnceForOrphaning) {
 
 TEST(DependencyGraph, AVirtualOwnerNobodyNamesIsForgotten) {
   DependencyGraph graph;
-  graph.observe(res("", "pods"), owned(object("Pod", "a", "pod-a"), ref("apps/v1", "ReplicaSet", "gone", "rs-x", true)));
+  graph.observe(res("", "pods"),
+                owned(object("Pod", "a", "pod-a"), ref("apps/v1", "ReplicaSet", "gone", "rs-x", true)));
   ASSERT_NE(graph.find("rs-x"), nullptr);
   graph.remove("pod-a");
   EXPECT_EQ(graph.find("rs-x"), nullptr);

@@ -22,7 +22,8 @@ TEST(NamespaceConditions, EmptyContentIsAllClear) {
   ASSERT_EQ(conditions.size(), 5u);
   for (const auto& c : conditions) EXPECT_EQ(c["status"], "False") << c.dump();
   EXPECT_EQ(find(conditions, "NamespaceContentRemaining")["reason"], "ContentRemoved");
-  EXPECT_EQ(find(conditions, "NamespaceFinalizersRemaining")["message"], "All content-preserving finalizers finished");
+  EXPECT_EQ(find(conditions, "NamespaceFinalizersRemaining")["message"],
+            "All content-preserving finalizers finished");
   EXPECT_EQ(find(conditions, "NamespaceDeletionContentFailure")["message"],
             "All content successfully deleted, may be waiting on finalization");
 }
@@ -36,9 +37,11 @@ TEST(NamespaceConditions, RemainingContentAndFinalizersAreNamedAndTransitionTime
   EXPECT_EQ(remaining["status"], "True");
   EXPECT_EQ(remaining["reason"], "SomeResourcesRemain");
   EXPECT_EQ(remaining["message"],
-            "Some resources are remaining: pods has 2 resource instances, replicasets.apps has 1 resource instances");
-  EXPECT_EQ(find(first, "NamespaceFinalizersRemaining")["message"],
-            "Some content in the namespace has finalizers remaining: example.com/keep in 1 resource instances");
+            "Some resources are remaining: pods has 2 resource instances, replicasets.apps has 1 resource "
+            "instances");
+  EXPECT_EQ(
+      find(first, "NamespaceFinalizersRemaining")["message"],
+      "Some content in the namespace has finalizers remaining: example.com/keep in 1 resource instances");
   // Same status later: the transition time stays; a change takes the new one.
   auto again = namespace_conditions(content, first, "2026-11-29T08:00:05Z");
   EXPECT_EQ(find(again, "NamespaceContentRemaining")["lastTransitionTime"], "2026-11-29T08:00:00Z");
@@ -106,7 +109,7 @@ TEST(Disruption, StatusCountsHealthyPodsAndExpiresDisruptedOnes) {
   pdb["status"]["disruptedPods"] = {{"a", "2026-11-29T08:09:30Z"}, {"old", "2026-11-29T08:00:00Z"}};
   std::vector<json> pods = {budget_pod("a", true, false), budget_pod("b", true, false),
                             budget_pod("c", true, false), budget_pod("d", false, false),
-                            budget_pod("e", true, true), budget_pod("old", true, false)};
+                            budget_pod("e", true, true),  budget_pod("old", true, false)};
   auto budget = compute_budget(pdb, pods.size(), std::nullopt);
   json status = pdb_status(pdb, pods, budget, now);
   EXPECT_EQ(status["observedGeneration"], 3);
