@@ -1,5 +1,7 @@
 #include "controller/endpointslice.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <map>
 
@@ -144,9 +146,39 @@ asio::awaitable<void> EndpointSliceController::run() {
       queue_, [this](std::string key) { return sync(std::move(key)); }, options);
 }
 
+void EndpointSliceController::remember(const std::string& service, const json& written) {
+  const std::string rv = client::resource_version_of(written);
+  if (!rv.empty()) written_[service][meta_string(written, "name")] = std::stoll(rv);
+}
+
+bool EndpointSliceController::stale(const std::string& service) {
+  auto written = written_.find(service);
+  if (written == written_.end()) return false;
+  const std::string ns = service.substr(0, service.find('/'));
+  auto& slices = written->second;
+  for (auto it = slices.begin(); it != slices.end();) {
+    const json* cached = slices_.store().get(ns, it->first);
+    bool seen = false;
+    if (it->second < 0) {
+      seen = cached == nullptr;
+    } else if (cached != nullptr) {
+      const std::string rv = client::resource_version_of(*cached);
+      seen = !rv.empty() && std::stoll(rv) >= it->second;
+    }
+    it = seen ? slices.erase(it) : std::next(it);
+  }
+  if (slices.empty()) written_.erase(written);
+  return written_.contains(service);
+}
+
 asio::awaitable<api::ApiResult<void>> EndpointSliceController::sync(std::string key) {
   const json* cached = services_.store().get(key);
-  if (cached == nullptr) co_return api::ApiResult<void>();  // the GC removes its slices
+  if (cached == nullptr) {
+    written_.erase(key);
+    co_return api::ApiResult<void>();  // the GC removes its slices
+  }
+  if (stale(key))
+    co_return api::internal_error(fmt::format("service {}: the EndpointSlice cache is out of date", key));
   const json service = *cached;
   const json& spec = spec_of(service);
   const auto selector = spec.find("selector");
@@ -187,6 +219,7 @@ asio::awaitable<api::ApiResult<void>> EndpointSliceController::sync(std::string 
       slice["endpoints"] = content.endpoints;
       auto updated = co_await client_.update(slices_resource(), ns, std::move(slice));
       if (!updated) co_return updated.error();
+      remember(key, *updated);
       continue;
     }
     json slice = json::object();
@@ -202,6 +235,7 @@ asio::awaitable<api::ApiResult<void>> EndpointSliceController::sync(std::string 
     log::debug(kLog, "creating a slice for service {}", key);
     auto created = co_await client_.create(slices_resource(), ns, std::move(slice));
     if (!created) co_return created.error();
+    remember(key, *created);
   }
   for (std::size_t i = 0; i < existing.size(); ++i) {
     if (used[i]) continue;
@@ -209,6 +243,7 @@ asio::awaitable<api::ApiResult<void>> EndpointSliceController::sync(std::string 
     options.precondition_uid = meta_string(existing[i], "uid");
     auto removed = co_await client_.remove(slices_resource(), ns, meta_string(existing[i], "name"), options);
     if (!removed && !client::is_not_found(removed.error())) co_return removed.error();
+    written_[key][meta_string(existing[i], "name")] = -1;
   }
   co_return api::ApiResult<void>();
 }

@@ -18,6 +18,11 @@
 // - A pod with an IP that is not terminal is an endpoint, terminating ones
 //   included: serving = pod Ready, terminating = deletionTimestamp set,
 //   ready = serving and not terminating (or publishNotReadyAddresses).
+// - The controller never acts on a cache older than its own writes: each
+//   slice it created, updated or deleted is tracked with the
+//   resourceVersion it wrote until the informer has seen it; until then a
+//   sync fails (and is retried with backoff), as upstream's
+//   endpointSliceTracker.StaleSlices.
 // - Pods are grouped by their resolved ports (named targetPorts may
 //   differ per pod), at most --max-endpoints-per-slice (100) per slice.
 // - Not reproduced: the zone/hints of topology-aware routing, the
@@ -30,6 +35,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <nlohmann/json.hpp>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -76,6 +82,13 @@ class EndpointSliceController {
  private:
   void enqueue_services_of(const json& pod);
   void enqueue_owner_of(const json& slice);
+  // Whether the informer has not yet seen a write of ours for `service`;
+  // forgets the writes it has seen.
+  bool stale(const std::string& service);
+  void remember(const std::string& service, const json& written);
+
+  // service key -> slice name -> resourceVersion we wrote (-1: deleted).
+  std::map<std::string, std::map<std::string, int64_t>> written_;
 
   client::Client& client_;
   client::Informer& services_;
