@@ -127,6 +127,7 @@ struct Running {
       garbage_collector = std::make_unique<GarbageCollector>(
           client, client::real_timers(), random, gc_options, metrics.queue(kGarbageCollectorController),
           metrics.sync(kGarbageCollectorController));
+    }
     const bool lifecycle = enabled.contains(kNodeLifecycleController);
     const bool eviction = enabled.contains(kTaintEvictionController);
     if ((lifecycle || eviction) && !nodes) nodes = informer("", "nodes");
