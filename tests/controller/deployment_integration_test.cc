@@ -146,11 +146,16 @@ class DeploymentIntegrationTest : public ::testing::Test {
   }
 
   // The scheduler's and kubelet's part for every pod: bind it and report it
-  // Running and Ready with an IP; a pod being deleted is finished at once.
+  // Running and Ready with an IP; a pod being deleted is finished once it
+  // has been seen terminating for termination_delay_ (its containers
+  // stopping).
   void play_kubelet() {
     for (const auto& pod : list(pods(), "")) {
       const std::string name = pod["metadata"]["name"];
       if (pod["metadata"].contains("deletionTimestamp")) {
+        const auto seen =
+            terminating_since_.try_emplace(name, std::chrono::steady_clock::now()).first->second;
+        if (std::chrono::steady_clock::now() - seen < termination_delay_) continue;
         client::DeleteOptions options;
         options.grace_period_seconds = 0;
         (void)run(client_->remove(pods(), "default", name, options));  // gone already: fine
@@ -248,6 +253,8 @@ class DeploymentIntegrationTest : public ::testing::Test {
   std::unique_ptr<cluster::Cluster> cluster_;
   std::unique_ptr<client::Client> client_;
   int next_ip_ = 0;
+  Millis termination_delay_{0};
+  std::map<std::string, std::chrono::steady_clock::time_point> terminating_since_;
 };
 
 TEST_F(DeploymentIntegrationTest, CreatesOneReplicaSetScalesItAndReportsAvailable) {
@@ -349,6 +356,7 @@ TEST_F(DeploymentIntegrationTest, RollingUpdateStaysWithinMaxSurgeAndMaxUnavaila
 TEST_F(DeploymentIntegrationTest, RecreateRemovesEveryOldPodBeforeCreatingNewOnes) {
   json spec = make_deployment("web", 3);
   spec["spec"]["strategy"] = json::parse(R"({"type": "Recreate"})");
+  termination_delay_ = 1500ms;  // old pods keep running a while after their deletion
   create(deployments(), spec);
   ASSERT_TRUE(wait_for_deployment("web", [](const json& x) { return rolled_out(x, 3); }));
 
