@@ -25,6 +25,7 @@
 #include "client/client.h"
 #include "cluster/cluster.h"
 #include "common/async.h"
+#include "controller/deployment_util.h"
 #include "pump.h"
 #include "test_support.h"
 
@@ -408,6 +409,79 @@ TEST_F(DeploymentIntegrationTest, KubectlRolloutStatusAndWaitAvailableFinish) {
   const json d = get_deployment("web");
   EXPECT_EQ(d["status"].value("updatedReplicas", -1), 2);
   EXPECT_EQ(d["status"].value("availableReplicas", -1), 2);
+}
+
+TEST_F(DeploymentIntegrationTest, PausedDeploymentScalesButDoesNotRollOutAndOldReplicaSetsAreCleanedUp) {
+  json spec = make_deployment("web", 2);
+  spec["spec"]["revisionHistoryLimit"] = 0;
+  create(deployments(), spec);
+  ASSERT_TRUE(wait_for_deployment("web", [](const json& x) { return rolled_out(x, 2); }));
+  const std::string first_rs = list(replicasets(), "app=web")[0]["metadata"]["name"];
+
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    json d = get_deployment("web");
+    d["spec"]["paused"] = true;
+    d["spec"]["template"]["spec"]["containers"][0]["image"] = "shakeout/app:2";
+    if (run(client_->update(deployments(), "default", d)).ok()) break;
+  }
+  ASSERT_TRUE(wait_for_deployment("web", [](const json& x) {
+    const auto p = condition(x, "Progressing");
+    return p && p->value("reason", "") == "DeploymentPaused" && p->value("status", "") == "Unknown";
+  }));
+  scale("web", 3);
+  ASSERT_TRUE(wait_for_deployment("web", [](const json& x) {
+    const json status = x.value("status", json::object());
+    return status.value("replicas", -1) == 3 && status.value("availableReplicas", -1) == 3;
+  }));
+  auto rss = list(replicasets(), "app=web");
+  ASSERT_EQ(rss.size(), 1u) << "no new ReplicaSet while paused";
+  EXPECT_EQ(rss[0]["metadata"]["name"], first_rs);
+  EXPECT_EQ(rss[0]["spec"]["replicas"], 3);
+  EXPECT_EQ(get_deployment("web")["status"].value("updatedReplicas", -1), 0);
+
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    json d = get_deployment("web");
+    d["spec"]["paused"] = false;
+    if (run(client_->update(deployments(), "default", d)).ok()) break;
+  }
+  ASSERT_TRUE(wait_for_deployment("web", [](const json& x) {
+    const auto p = condition(x, "Progressing");
+    return rolled_out(x, 3) && p && p->value("reason", "") == "NewReplicaSetAvailable";
+  }));
+  // revisionHistoryLimit 0: the scaled-down first RS is deleted.
+  ASSERT_TRUE(settle([&] { return list(replicasets(), "app=web").size() == 1; }));
+  rss = list(replicasets(), "app=web");
+  EXPECT_NE(rss[0]["metadata"]["name"], first_rs);
+  EXPECT_EQ(rss[0]["spec"]["template"]["spec"]["containers"][0]["image"], "shakeout/app:2");
+}
+
+TEST_F(DeploymentIntegrationTest, HashCollisionBumpsCollisionCountAndTakesAnotherName) {
+  json spec = make_deployment("web", 2);
+  spec["spec"]["paused"] = true;  // no ReplicaSet yet
+  const json created = create(deployments(), spec);
+  ASSERT_TRUE(created.contains("metadata"));
+  // An unrelated RS (not selected) already holds the name of the new one.
+  const std::string hash = compute_hash(created["spec"]["template"], std::nullopt);
+  json squatter = json::parse(R"({"apiVersion": "apps/v1", "kind": "ReplicaSet", "spec": {"replicas": 0,
+    "selector": {"matchLabels": {"app": "other"}},
+    "template": {"metadata": {"labels": {"app": "other"}},
+                 "spec": {"containers": [{"name": "app", "image": "other"}]}}}})");
+  squatter["metadata"]["name"] = "web-" + hash;
+  create(replicasets(), squatter);
+
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    json d = get_deployment("web");
+    d["spec"]["paused"] = false;
+    if (run(client_->update(deployments(), "default", d)).ok()) break;
+  }
+  ASSERT_TRUE(wait_for_deployment("web", [](const json& x) { return rolled_out(x, 2); }));
+  EXPECT_EQ(get_deployment("web")["status"].value("collisionCount", -1), 1);
+  const auto rss = list(replicasets(), "app=web");
+  ASSERT_EQ(rss.size(), 1u);
+  EXPECT_EQ(rss[0]["metadata"]["name"], "web-" + compute_hash(created["spec"]["template"], 1));
+  EXPECT_EQ(run(client_->get(replicasets(), "default", "web-" + hash))
+                .value()["spec"]["template"]["spec"]["containers"][0]["image"],
+            "other");
 }
 
 }  // namespace
