@@ -104,6 +104,7 @@ asio::awaitable<void> DeploymentController::run() {
   WorkerOptions options;
   options.controller = kLog;
   options.workers = options_.workers;
+  options.max_retries = 15;  // upstream maxRetries: then dropped until the next event
   options.metrics = sync_metrics_;
   co_await run_workers(
       queue_, [this](std::string key) { return sync(std::move(key)); }, options);
