@@ -159,8 +159,8 @@ int run(int argc, char** argv) {
   controller::ManagerOptions cm_options;
   auto* cm_cmd = app.add_subcommand(
       "controller-manager",
-      "Role: the controller manager (replicaset, endpoint, node-lifecycle, taint-eviction-controller), "
-      "leader-elected");
+      "Role: the controller manager (replicaset, deployment, endpoint, node-lifecycle, "
+      "taint-eviction-controller, ...), leader-elected");
   cm_cmd->add_option("--master", cm_options.master, "API server URLs, comma-separated (failover in order)")
       ->delimiter(',')
       ->required();
@@ -215,7 +215,13 @@ int run(int argc, char** argv) {
       ->add_option("--concurrent-endpoint-syncs", cm_options.concurrent_endpoint_syncs,
                    "Services whose Endpoints are synced at once")
       ->capture_default_str();
-  cm_cmd->add_option("--concurrent-gc-syncs", cm_options.concurrent_gc_syncs, "garbage collector workers")
+  cm_cmd
+      ->add_option("--concurrent-deployment-syncs", cm_options.concurrent_deployment_syncs,
+                   "Deployments synced at once")
+      ->capture_default_str();
+  cm_cmd
+      ->add_option("--concurrent-gc-syncs", cm_options.concurrent_gc_syncs,
+                   "garbage collector workers")
       ->capture_default_str();
   cm_cmd
       ->add_option("--concurrent-service-endpoint-syncs", cm_options.concurrent_service_endpoint_syncs,

@@ -31,25 +31,7 @@ bool selects(const json& pdb, const json& pod) {
 
 }  // namespace
 
-std::optional<int64_t> scaled_value(const json& int_or_percent, int64_t total, bool round_up) {
-  if (int_or_percent.is_number_integer()) return int_or_percent.get<int64_t>();
-  if (!int_or_percent.is_string()) return std::nullopt;
-  const std::string text = int_or_percent.get<std::string>();
-  if (text.size() < 2 || text.back() != '%') return std::nullopt;
-  int64_t percent = 0;
-  try {
-    std::size_t used = 0;
-    percent = std::stoll(text.substr(0, text.size() - 1), &used);
-    if (used != text.size() - 1) return std::nullopt;
-  } catch (const std::exception&) {
-    return std::nullopt;
-  }
-  const double value = static_cast<double>(percent) * static_cast<double>(total) / 100.0;
-  return static_cast<int64_t>(round_up ? std::ceil(value) : std::floor(value));
-}
-
-std::optional<Budget> compute_budget(const json& pdb, std::size_t pods,
-                                     std::optional<int64_t> controllers_scale) {
+std::optional<Budget> compute_budget(const json& pdb, std::size_t pods, std::optional<int64_t> controllers_scale) {
   const json& spec = spec_of(pdb);
   Budget budget;
   if (auto max = spec.find("maxUnavailable"); max != spec.end() && !max->is_null()) {

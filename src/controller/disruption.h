@@ -42,10 +42,6 @@ namespace shakeout::controller {
 
 using json = nlohmann::json;
 
-// intstr.GetScaledValueFromIntOrPercent: a number as is, "N%" of total
-// rounded up or down; nullopt for anything else.
-std::optional<int64_t> scaled_value(const json& int_or_percent, int64_t total, bool round_up);
-
 struct Budget {
   int64_t expected = 0;
   int64_t desired_healthy = 0;

@@ -18,6 +18,7 @@
 #include "client/timers.h"
 #include "common/async.h"
 #include "common/log.h"
+#include "controller/deployment.h"
 #include "controller/disruption.h"
 #include "controller/endpoints.h"
 #include "controller/endpointslice.h"
@@ -68,13 +69,25 @@ struct Running {
                                                 client::real_timers(), random);
     };
     pods = informer("", "pods");
-    if (enabled.contains(kReplicaSetController)) {
+    // The ReplicaSet, Deployment and disruption controllers share one
+    // replicasets informer (and the latter two one deployments informer).
+    if (enabled.contains(kReplicaSetController) || enabled.contains(kDeploymentController))
       replicasets = informer("apps", "replicasets");
+    if (enabled.contains(kReplicaSetController)) {
       ReplicaSetOptions rs_options;
       rs_options.workers = options.concurrent_replicaset_syncs;
       replicaset = std::make_unique<ReplicaSetController>(client, *replicasets, *pods, client::real_timers(),
                                                           rs_options, metrics.queue(kReplicaSetController),
                                                           metrics.sync(kReplicaSetController));
+    }
+    if (enabled.contains(kDeploymentController)) {
+      deployments = informer("apps", "deployments");
+      DeploymentOptions d_options;
+      d_options.workers = options.concurrent_deployment_syncs;
+      deployment = std::make_unique<DeploymentController>(client, *deployments, *replicasets, *pods,
+                                                          client::real_timers(), d_options,
+                                                          metrics.queue(kDeploymentController),
+                                                          metrics.sync(kDeploymentController));
     }
     if (enabled.contains(kEndpointController)) {
       services = informer("", "services");
@@ -172,6 +185,7 @@ struct Running {
   void stop() {
     if (replicaset) replicaset->stop();
     if (endpoint) endpoint->stop();
+    if (deployment) deployment->stop();
     if (garbage_collector) garbage_collector->stop();
     if (endpointslice) endpointslice->stop();
     if (disruption) disruption->stop();
@@ -194,6 +208,7 @@ struct Running {
   std::unique_ptr<client::Informer> leases;  // kube-node-lease
   std::unique_ptr<ReplicaSetController> replicaset;
   std::unique_ptr<EndpointsController> endpoint;
+  std::unique_ptr<DeploymentController> deployment;
   std::unique_ptr<GarbageCollector> garbage_collector;
   std::unique_ptr<EndpointSliceController> endpointslice;
   std::unique_ptr<DisruptionController> disruption;
@@ -204,10 +219,11 @@ struct Running {
 };
 
 Result<std::set<std::string>> enabled_controllers(const std::vector<std::string>& flags) {
-  const std::set<std::string> known = {
-      kReplicaSetController, kEndpointController,      kGarbageCollectorController,
-      kNamespaceController,  kPodGcController,         kEndpointSliceController,
-      kDisruptionController, kNodeLifecycleController, kTaintEvictionController};
+  const std::set<std::string> known = {kReplicaSetController,      kEndpointController,
+                                       kGarbageCollectorController, kNamespaceController,
+                                       kPodGcController,           kEndpointSliceController,
+                                       kDisruptionController,      kNodeLifecycleController,
+                                       kTaintEvictionController,   kDeploymentController};
   std::set<std::string> enabled;
   std::set<std::string> disabled;
   bool star = false;
@@ -242,6 +258,8 @@ Status validate(const ManagerOptions& options) {
   if (options.concurrent_replicaset_syncs < 1)
     return invalid("--concurrent-replicaset-syncs must be at least 1");
   if (options.concurrent_endpoint_syncs < 1) return invalid("--concurrent-endpoint-syncs must be at least 1");
+  if (options.concurrent_deployment_syncs < 1)
+    return invalid("--concurrent-deployment-syncs must be at least 1");
   if (options.concurrent_gc_syncs < 1) return invalid("--concurrent-gc-syncs must be at least 1");
   if (options.concurrent_service_endpoint_syncs < 1)
     return invalid("--concurrent-service-endpoint-syncs must be at least 1");
@@ -403,6 +421,7 @@ asio::awaitable<void> ControllerManager::run_controllers() {
     log::info(kLog, "caches synced");
     if (running.replicaset) workers.spawn(running.replicaset->run());
     if (running.endpoint) workers.spawn(running.endpoint->run());
+    if (running.deployment) workers.spawn(running.deployment->run());
     if (running.garbage_collector) workers.spawn(running.garbage_collector->run());
     if (running.namespace_controller) workers.spawn(running.namespace_controller->run());
     if (running.podgc) workers.spawn(running.podgc->run());

@@ -5,7 +5,7 @@
 //
 //   start(): serve /healthz and /metrics
 //   run():   leader election ──► on_started_leading:
-//              informers (pods, replicasets, services, endpoints, nodes,
+//              informers (pods, replicasets, deployments, services, endpoints, nodes,
 //              kube-node-lease leases) ──► synced
 //              ──► controllers' workers
 //            lost the Lease ──► controllers stop, run() returns, lost_leadership()
@@ -52,6 +52,7 @@ struct Running;
 // The controllers this binary has, by upstream name.
 inline constexpr const char* kReplicaSetController = "replicaset";
 inline constexpr const char* kEndpointController = "endpoint";
+inline constexpr const char* kDeploymentController = "deployment";
 inline constexpr const char* kGarbageCollectorController = "garbagecollector";
 inline constexpr const char* kNamespaceController = "namespace";
 inline constexpr const char* kPodGcController = "podgc";
@@ -75,6 +76,7 @@ struct ManagerOptions {
   std::vector<std::string> controllers = {"*"};        // --controllers
   int concurrent_replicaset_syncs = 5;
   int concurrent_endpoint_syncs = 5;
+  int concurrent_deployment_syncs = 5;
   int concurrent_gc_syncs = 20;
   int concurrent_service_endpoint_syncs = 5;
   int max_endpoints_per_slice = 100;

@@ -5,6 +5,8 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <cstdint>
+#include <optional>
 #include <string>
 
 namespace shakeout::controller {
@@ -35,6 +37,10 @@ bool is_pod_ready(const json& pod);
 // with 0, ready is available; otherwise the Ready condition's
 // lastTransitionTime must be that far in the past.
 bool is_pod_available(const json& pod, int64_t min_ready_seconds, WallTime now);
+// intstr.GetScaledValueFromIntOrPercent: a number as is, "N%" of total
+// rounded up or down; nullopt for anything else (maxSurge, maxUnavailable,
+// a PodDisruptionBudget's minAvailable / maxUnavailable).
+std::optional<int64_t> scaled_value(const json& int_or_percent, int64_t total, bool round_up);
 // status.podIP, else the first status.podIPs[].ip, else "".
 std::string pod_ip(const json& pod);
 
