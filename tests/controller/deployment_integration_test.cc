@@ -484,5 +484,24 @@ TEST_F(DeploymentIntegrationTest, HashCollisionBumpsCollisionCountAndTakesAnothe
             "other");
 }
 
+// Garbage collection with every controller running: deleting a Deployment
+// in the background (kubectl's default) takes its ReplicaSets, old and new,
+// then their pods.
+TEST_F(DeploymentIntegrationTest, DeletingADeploymentRemovesItsReplicaSetsAndPods) {
+  create(deployments(), make_deployment("web", 3));
+  ASSERT_TRUE(wait_for_deployment("web", [](const json& x) { return rolled_out(x, 3); }));
+  set_image("web", "shakeout/app:2");
+  ASSERT_TRUE(wait_for_deployment("web", [](const json& x) { return rolled_out(x, 3); }));
+  ASSERT_EQ(list(replicasets(), "app=web").size(), 2u) << "the old ReplicaSet is kept (revision history)";
+
+  client::DeleteOptions options;
+  options.propagation_policy = "Background";
+  auto deleted = run(client_->remove(deployments(), "default", "web", options));
+  ASSERT_TRUE(deleted.ok()) << deleted.error().message();
+  EXPECT_TRUE(settle([&] { return list(replicasets(), "app=web").empty() && list(pods(), "app=web").empty(); }))
+      << list(replicasets(), "app=web").size() << " ReplicaSets and " << list(pods(), "app=web").size()
+      << " pods left";
+}
+
 }  // namespace
 }  // namespace shakeout::controller
