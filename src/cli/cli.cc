@@ -157,10 +157,10 @@ int run(int argc, char** argv) {
       ->capture_default_str();
 
   controller::ManagerOptions cm_options;
-  auto* cm_cmd = app.add_subcommand(
-      "controller-manager",
-      "Role: the controller manager (replicaset, deployment, endpoint, node-lifecycle, "
-      "taint-eviction-controller, ...), leader-elected");
+  auto* cm_cmd =
+      app.add_subcommand("controller-manager",
+                         "Role: the controller manager (replicaset, deployment, endpoint, node-lifecycle, "
+                         "taint-eviction-controller, ...), leader-elected");
   cm_cmd->add_option("--master", cm_options.master, "API server URLs, comma-separated (failover in order)")
       ->delimiter(',')
       ->required();
@@ -219,9 +219,7 @@ int run(int argc, char** argv) {
       ->add_option("--concurrent-deployment-syncs", cm_options.concurrent_deployment_syncs,
                    "Deployments synced at once")
       ->capture_default_str();
-  cm_cmd
-      ->add_option("--concurrent-gc-syncs", cm_options.concurrent_gc_syncs,
-                   "garbage collector workers")
+  cm_cmd->add_option("--concurrent-gc-syncs", cm_options.concurrent_gc_syncs, "garbage collector workers")
       ->capture_default_str();
   cm_cmd
       ->add_option("--concurrent-service-endpoint-syncs", cm_options.concurrent_service_endpoint_syncs,

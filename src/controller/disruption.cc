@@ -31,7 +31,8 @@ bool selects(const json& pdb, const json& pod) {
 
 }  // namespace
 
-std::optional<Budget> compute_budget(const json& pdb, std::size_t pods, std::optional<int64_t> controllers_scale) {
+std::optional<Budget> compute_budget(const json& pdb, std::size_t pods,
+                                     std::optional<int64_t> controllers_scale) {
   const json& spec = spec_of(pdb);
   Budget budget;
   if (auto max = spec.find("maxUnavailable"); max != spec.end() && !max->is_null()) {

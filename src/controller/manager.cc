@@ -84,10 +84,9 @@ struct Running {
       deployments = informer("apps", "deployments");
       DeploymentOptions d_options;
       d_options.workers = options.concurrent_deployment_syncs;
-      deployment = std::make_unique<DeploymentController>(client, *deployments, *replicasets, *pods,
-                                                          client::real_timers(), d_options,
-                                                          metrics.queue(kDeploymentController),
-                                                          metrics.sync(kDeploymentController));
+      deployment = std::make_unique<DeploymentController>(
+          client, *deployments, *replicasets, *pods, client::real_timers(), d_options,
+          metrics.queue(kDeploymentController), metrics.sync(kDeploymentController));
     }
     if (enabled.contains(kEndpointController)) {
       services = informer("", "services");
@@ -219,11 +218,11 @@ struct Running {
 };
 
 Result<std::set<std::string>> enabled_controllers(const std::vector<std::string>& flags) {
-  const std::set<std::string> known = {kReplicaSetController,      kEndpointController,
-                                       kGarbageCollectorController, kNamespaceController,
-                                       kPodGcController,           kEndpointSliceController,
-                                       kDisruptionController,      kNodeLifecycleController,
-                                       kTaintEvictionController,   kDeploymentController};
+  const std::set<std::string> known = {
+      kReplicaSetController, kEndpointController,      kGarbageCollectorController,
+      kNamespaceController,  kPodGcController,         kEndpointSliceController,
+      kDisruptionController, kNodeLifecycleController, kTaintEvictionController,
+      kDeploymentController};
   std::set<std::string> enabled;
   std::set<std::string> disabled;
   bool star = false;

@@ -498,9 +498,10 @@ TEST_F(DeploymentIntegrationTest, DeletingADeploymentRemovesItsReplicaSetsAndPod
   options.propagation_policy = "Background";
   auto deleted = run(client_->remove(deployments(), "default", "web", options));
   ASSERT_TRUE(deleted.ok()) << deleted.error().message();
-  EXPECT_TRUE(settle([&] { return list(replicasets(), "app=web").empty() && list(pods(), "app=web").empty(); }))
-      << list(replicasets(), "app=web").size() << " ReplicaSets and " << list(pods(), "app=web").size()
-      << " pods left";
+  EXPECT_TRUE(settle([&] {
+    return list(replicasets(), "app=web").empty() && list(pods(), "app=web").empty();
+  })) << list(replicasets(), "app=web").size()
+      << " ReplicaSets and " << list(pods(), "app=web").size() << " pods left";
 }
 
 }  // namespace
