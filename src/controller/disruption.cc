@@ -69,7 +69,8 @@ json pdb_status(const json& pdb, const std::vector<json>& pods, std::optional<Bu
   // is not yet being deleted (buildDisruptedPodMap).
   json disrupted = json::object();
   const json old_disrupted = old_status.value("disruptedPods", json::object());
-  for (const auto& [name, stamp] : old_disrupted.items()) {
+  for (const auto& [entry, stamp] : old_disrupted.items()) {
+    const std::string name = entry;  // (a structured binding cannot be captured before C++20 in clang 14)
     auto when = stamp.is_string() ? api::parse_timestamp(stamp.get<std::string>()) : std::nullopt;
     if (!when || *when + kPdbDeletionTimeout < now) continue;
     auto pod =
@@ -202,8 +203,8 @@ asio::awaitable<api::ApiResult<void>> DisruptionController::sync(std::string key
   }
   if (pdb.value("status", json::object()) == status) co_return api::ApiResult<void>();
   pdb["status"] = std::move(status);
-  auto updated =
-      co_await client_.update_status(pdbs_resource(), meta_string(pdb, "namespace"), std::move(pdb));
+  const std::string ns = meta_string(pdb, "namespace");  // before the move below
+  auto updated = co_await client_.update_status(pdbs_resource(), ns, std::move(pdb));
   if (!updated && !client::is_not_found(updated.error())) co_return updated.error();
   co_return api::ApiResult<void>();
 }
