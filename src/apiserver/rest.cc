@@ -228,6 +228,14 @@ asio::awaitable<ApiResult<void>> ResourceHandler::bootstrap() {
     auto created = co_await admit_and_create(route, std::move(object), false);
     if (!created && created.error().code != 409) co_return created.error();
   }
+  // Every watch cache starts before the first request is served, as
+  // upstream's do with the server: a cache started lazily by its first
+  // watch would list at a revision newer than a list the client made just
+  // before, and answer that client's watch from it with 410 Expired.
+  for (const auto& resource : api::ResourceRegistry::builtin().all()) {
+    auto cache = co_await cache_for(resource);
+    if (!cache) co_return cache.error();
+  }
   co_return ApiResult<void>();
 }
 
