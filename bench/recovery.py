@@ -30,20 +30,9 @@ import tempfile
 import threading
 import time
 
+from stats import summary
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def pct(values, p):
-    values = sorted(values)
-    if not values:
-        return float("nan")
-    k = min(len(values) - 1, max(0, int(round(p / 100 * (len(values) - 1)))))
-    return values[k]
-
-
-def summary(name, latencies_ms):
-    return {"name": name, "n": len(latencies_ms), "p50_ms": pct(latencies_ms, 50),
-            "p99_ms": pct(latencies_ms, 99), "max_ms": max(latencies_ms)}
 
 
 class Api:

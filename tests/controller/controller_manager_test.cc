@@ -83,30 +83,13 @@ class ControllerManagerTest : public ::testing::Test {
 
   // Starts controller-manager-<index> (1-based) with fast leader election.
   void start_controller_manager(int index, const std::vector<std::string>& extra = {}) {
-    cluster::ProcessSpec spec;
-    spec.name = fmt::format("controller-manager-{}", index);
-    spec.argv = {shakeout::testing::shakeout_binary(),
-                 "controller-manager",
-                 "--master",
-                 fmt::format("{}", fmt::join(cluster_->apiserver_urls(), ",")),
-                 "--token",
-                 cluster_->token("system:kube-controller-manager"),
-                 "--bind-address",
-                 cluster_->addresses().controller_manager_ip(index),
-                 "--port",
-                 "10257",
-                 // Lenient enough that a leader starved under ASan on 2 cores
-                 // still renews in time (750ms/500ms lost it in CI).
-                 "--leader-elect-lease-duration",
-                 "1500ms",
-                 "--leader-elect-renew-deadline",
-                 "1s",
-                 "--leader-elect-retry-period",
-                 "200ms",
-                 "--log-level",
-                 "debug"};
-    spec.argv.insert(spec.argv.end(), extra.begin(), extra.end());
-    spec.log_file = cluster_->run_dir().path() / (spec.name + ".log");
+    // Lenient enough that a leader starved under ASan on 2 cores still
+    // renews in time (750ms/500ms lost it in CI).
+    std::vector<std::string> flags = {"--leader-elect-lease-duration", "1500ms",
+                                      "--leader-elect-renew-deadline", "1s",
+                                      "--leader-elect-retry-period",   "200ms"};
+    flags.insert(flags.end(), extra.begin(), extra.end());
+    auto spec = shakeout::testing::controller_manager_spec(*cluster_, index, flags);
     ASSERT_TRUE(cluster_->supervisor().start(spec).ok());
   }
 

@@ -89,23 +89,8 @@ class DeploymentIntegrationTest : public ::testing::Test {
   }
 
   void start_controller_manager() {
-    cluster::ProcessSpec spec;
-    spec.name = "controller-manager-1";
-    spec.argv = {shakeout::testing::shakeout_binary(),
-                 "controller-manager",
-                 "--master",
-                 fmt::format("{}", fmt::join(cluster_->apiserver_urls(), ",")),
-                 "--token",
-                 cluster_->token("system:kube-controller-manager"),
-                 "--bind-address",
-                 cluster_->addresses().controller_manager_ip(1),
-                 "--port",
-                 "10257",
-                 "--leader-elect",  // one replica: nothing to elect (a starved renewal would exit)
-                 "false",
-                 "--log-level",
-                 "debug"};
-    spec.log_file = cluster_->run_dir().path() / (spec.name + ".log");
+    // One replica: nothing to elect (a starved renewal would make it exit).
+    auto spec = shakeout::testing::controller_manager_spec(*cluster_, 1, {"--leader-elect", "false"});
     ASSERT_TRUE(cluster_->supervisor().start(spec).ok());
   }
 

@@ -100,29 +100,10 @@ class NodeLifecycleTest : public ::testing::Test {
   }
 
   void start_controller_manager() {
-    cluster::ProcessSpec spec;
-    spec.name = "controller-manager-1";
-    spec.argv = {shakeout::testing::shakeout_binary(),
-                 "controller-manager",
-                 "--master",
-                 fmt::format("{}", fmt::join(cluster_->apiserver_urls(), ",")),
-                 "--token",
-                 cluster_->token("system:kube-controller-manager"),
-                 "--bind-address",
-                 cluster_->addresses().controller_manager_ip(1),
-                 "--port",
-                 "10257",
-                 "--leader-elect",
-                 "false",
-                 "--controllers",
-                 "node-lifecycle,taint-eviction-controller",
-                 "--node-monitor-period",
-                 "100ms",
-                 "--node-monitor-grace-period",
-                 "1s",
-                 "--log-level",
-                 "debug"};
-    spec.log_file = cluster_->run_dir().path() / (spec.name + ".log");
+    auto spec = shakeout::testing::controller_manager_spec(
+        *cluster_, 1,
+        {"--leader-elect", "false", "--controllers", "node-lifecycle,taint-eviction-controller",
+         "--node-monitor-period", "100ms", "--node-monitor-grace-period", "1s"});
     ASSERT_TRUE(cluster_->supervisor().start(spec).ok());
   }
 

@@ -9,6 +9,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "cluster/cluster.h"
 #include "common/async.h"
@@ -45,6 +46,24 @@ inline std::unique_ptr<cluster::Cluster> boot_cluster(boost::asio::io_context& i
     return nullptr;
   }
   return std::move(*created);
+}
+
+// `shakeout controller-manager` replica `index` against `cluster`: every
+// apiserver, the controller manager's token, its metrics address, debug
+// logs in the run dir, then `flags` (leader election, --controllers, ...).
+inline cluster::ProcessSpec controller_manager_spec(const cluster::Cluster& cluster, int index,
+                                                    const std::vector<std::string>& flags) {
+  cluster::ProcessSpec spec;
+  spec.name = fmt::format("controller-manager-{}", index);
+  spec.argv = {shakeout_binary(), "controller-manager",
+               "--master",        fmt::format("{}", fmt::join(cluster.apiserver_urls(), ",")),
+               "--token",         cluster.token("system:kube-controller-manager"),
+               "--bind-address",  cluster.addresses().controller_manager_ip(index),
+               "--port",          "10257",
+               "--log-level",     "debug"};
+  spec.argv.insert(spec.argv.end(), flags.begin(), flags.end());
+  spec.log_file = cluster.run_dir().path() / (spec.name + ".log");
+  return spec;
 }
 
 }  // namespace shakeout::testing
