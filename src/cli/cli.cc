@@ -295,6 +295,9 @@ int run(int argc, char** argv) {
   add_duration(scheduler_cmd, scheduler_durations[5],
                "retry an unschedulable pod after this even without events");
 
+  std::vector<RoleCommand> roles = {add_runtime_command(app), add_kubelet_command(app),
+                                    add_proxy_command(app), add_app_command(app)};
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -357,6 +360,8 @@ int run(int argc, char** argv) {
     }
     return scheduler::run(scheduler_options);
   }
+  for (auto& role : roles)
+    if (*role.command) return role.run();
   if (*status_cmd) return status(root, status_name, status_json);
   std::printf("shakeout %s\n", kVersion);
   return kExitOk;

@@ -4,9 +4,14 @@
 // 130 interrupted before the cluster was ready.
 
 #include <filesystem>
+#include <functional>
 #include <string>
 
 #include "cluster/cluster.h"
+
+namespace CLI {
+class App;
+}  // namespace CLI
 
 namespace shakeout::cli {
 
@@ -22,6 +27,19 @@ struct UpOptions {
 int up(const UpOptions& options);
 int down(const std::filesystem::path& root, const std::string& name, bool all);
 int status(const std::filesystem::path& root, const std::string& name, bool json);
+
+// A node role's subcommand (`shakeout runtime|kubelet|proxy|app`), each in
+// its own <role>_command.cc: add_*_command() adds the subcommand and its flags
+// to `app`; once argv is parsed and the subcommand was chosen, run() validates
+// what the flags hold (exit 2 with one line on bad input) and runs the role.
+struct RoleCommand {
+  CLI::App* command = nullptr;
+  std::function<int()> run;
+};
+RoleCommand add_runtime_command(CLI::App& app);
+RoleCommand add_kubelet_command(CLI::App& app);
+RoleCommand add_proxy_command(CLI::App& app);
+RoleCommand add_app_command(CLI::App& app);
 
 // Entry point: parses argv and dispatches; bad flags exit 2 with one line.
 int run(int argc, char** argv);

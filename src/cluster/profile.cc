@@ -47,6 +47,10 @@ const std::vector<ParameterInfo> kParameters = {
     {"readiness-failure-threshold", ParameterKind::kCount, 3, 0, "readiness probe failureThreshold default"},
     {"termination-grace-period", ParameterKind::kDuration, 30 * kSecond, 0,
      "terminationGracePeriodSeconds default"},
+    {"iptables-sync-period", ParameterKind::kDuration, 30 * kSecond, 0,
+     "kube-proxy full resync of the node's dataplane"},
+    {"iptables-min-sync-period", ParameterKind::kDuration, 1 * kSecond, 0,
+     "kube-proxy applies Service/endpoint changes at most this often"},
     {"etcd-heartbeat-interval", ParameterKind::kDuration, 100, 10, "etcd --heartbeat-interval"},
     {"etcd-election-timeout", ParameterKind::kDuration, 1000, 100, "etcd --election-timeout"},
 };

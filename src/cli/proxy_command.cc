@@ -1,0 +1,19 @@
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+
+#include "cli/commands.h"
+
+namespace shakeout::cli {
+
+RoleCommand add_proxy_command(CLI::App& app) {
+  RoleCommand role;
+  role.command = app.add_subcommand("proxy", "Role: proxy (not built yet)");
+  role.run = [] {
+    std::fprintf(stderr, "shakeout: error: the proxy role is not built yet\n");
+    return kExitUsage;
+  };
+  return role;
+}
+
+}  // namespace shakeout::cli
