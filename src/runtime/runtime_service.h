@@ -30,10 +30,12 @@
 
 #include <utility>  // before Asio: Boost 1.74 awaitable.hpp needs std::exchange
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -142,5 +144,10 @@ class RuntimeService {
   virtual asio::awaitable<Status> set_dataplane(DataplaneRules rules) = 0;
   virtual asio::awaitable<Result<DataplaneRules>> dataplane() = 0;
 };
+
+// The HTTP client of a runtime at `endpoint` ("http://127.C.k.1:10010"), in
+// runtime_client.cc. Errors name the endpoint; a refused connection is
+// kUnavailable.
+std::unique_ptr<RuntimeService> make_runtime_client(asio::any_io_executor executor, std::string endpoint);
 
 }  // namespace shakeout::runtime
