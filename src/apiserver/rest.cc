@@ -16,6 +16,7 @@
 #include "api/selector.h"
 #include "api/table.h"
 #include "common/log.h"
+#include "net/http_client.h"
 #include "net/http_server.h"
 
 namespace shakeout::apiserver {
@@ -212,7 +213,8 @@ ResourceHandler::ResourceHandler(asio::any_io_executor executor, etcd::Client& e
       clock_(clock),
       options_(std::move(options)),
       store_(etcd, clock, options_.seed),
-      allocator_(etcd, options_.service_ranges, options_.seed ^ 0x5eed) {}
+      allocator_(etcd, options_.service_ranges, options_.seed ^ 0x5eed),
+      kubelets_(std::make_unique<net::HttpClient>(executor_)) {}
 
 ResourceHandler::~ResourceHandler() = default;
 
@@ -294,19 +296,9 @@ asio::awaitable<void> ResourceHandler::serve(Route route, net::ServerRequest& re
       result = co_await evict(route, request);
       success = 201;
     }
-  } else if (route.subresource == "log") {
-    if (method == "GET") {
-      auto pod = co_await store_.get(resource, route.ns, route.name);
-      if (!pod) {
-        result = pod.error();
-      } else if (pod->value("spec", json::object()).value("nodeName", "").empty()) {
-        result = api::bad_request(fmt::format("pod {} does not have a host assigned", route.name));
-      } else {
-        // Logs live on the node; the kubelet arrives with step 4.
-        result = api::service_unavailable(fmt::format("no kubelet serves the logs of node {:?} yet",
-                                                      pod->at("spec").value("nodeName", "")));
-      }
-    }
+  } else if (route.subresource == "log" && method == "GET") {
+    co_await pod_log(std::move(route), request, writer);
+    co_return;
   }
 
   if (result && table_ok)
@@ -315,6 +307,109 @@ asio::awaitable<void> ResourceHandler::serve(Route route, net::ServerRequest& re
   for (const auto& warning : warnings)
     response.headers.emplace_back("Warning", fmt::format("299 - {:?}", warning));
   co_await writer.send(std::move(response));
+}
+
+asio::awaitable<void> ResourceHandler::pod_log(Route route, net::ServerRequest& request,
+                                               net::ResponseWriter& writer) {
+  const auto& resource = *route.resource;
+  auto pod = co_await store_.get(resource, route.ns, route.name);
+  if (!pod) {
+    co_await writer.send(to_response(pod.error(), 200));
+    co_return;
+  }
+  const json spec = pod->value("spec", json::object());
+  const std::string node_name = spec.value("nodeName", "");
+  // Upstream's checks and messages (pkg/registry/core/pod/strategy.go LogLocation).
+  std::vector<std::string> names;
+  for (const char* field : {"containers", "initContainers"}) {
+    const json containers = spec.value(field, json::array());
+    for (const auto& container : containers) names.push_back(container.value("name", ""));
+  }
+  std::string container(request.query_value("container"));
+  std::optional<ApiError> refused;
+  if (container.empty() && spec.value("containers", json::array()).size() == 1) {
+    container = spec["containers"][0].value("name", "");
+  } else if (container.empty()) {
+    refused =
+        api::bad_request(fmt::format("a container name must be specified for pod {}, choose one of: [{}]",
+                                     route.name, fmt::join(names, " ")));
+  } else if (std::find(names.begin(), names.end(), container) == names.end()) {
+    refused = api::bad_request(fmt::format("container {} is not valid for pod {}", container, route.name));
+  }
+  if (!refused && node_name.empty())
+    refused = api::bad_request(fmt::format("pod {} does not have a host assigned", route.name));
+  std::optional<net::Endpoint> kubelet;
+  if (!refused) {
+    const auto* nodes = api::ResourceRegistry::builtin().by_plural("", "nodes");
+    auto node = co_await store_.get(*nodes, "", node_name);
+    if (!node) {
+      refused = node.error();
+    } else {
+      const json status = node->value("status", json::object());
+      std::string ip;
+      const json addresses = status.value("addresses", json::array());
+      for (const auto& address : addresses)
+        if (address.value("type", "") == "InternalIP" && ip.empty()) ip = address.value("address", "");
+      const int port = status.value("daemonEndpoints", json::object())
+                           .value("kubeletEndpoint", json::object())
+                           .value("Port", 0);
+      if (ip.empty() || port <= 0 || port > 65535) {
+        refused = api::service_unavailable(fmt::format("node {} has no kubelet endpoint", node_name));
+      } else {
+        kubelet = net::Endpoint{ip, static_cast<uint16_t>(port)};
+      }
+    }
+  }
+  if (refused) {
+    co_await writer.send(to_response(*refused, 200));
+    co_return;
+  }
+
+  std::vector<std::pair<std::string, std::string>> params;
+  for (const char* name : {"follow", "previous", "timestamps", "tailLines", "sinceSeconds", "limitBytes"})
+    if (request.has_query(name)) params.emplace_back(name, std::string(request.query_value(name)));
+  net::HttpRequest upstream;
+  upstream.target =
+      fmt::format("/containerLogs/{}/{}/{}{}", route.ns, route.name, container, net::query_string(params));
+  if (!options_.kubelet_client_token.empty())
+    upstream.headers.emplace_back("Authorization", "Bearer " + options_.kubelet_client_token);
+  auto stream = co_await kubelets_->open_stream(*kubelet, std::move(upstream), Millis(10000));
+  if (!stream) {
+    co_await writer.send(to_response(
+        api::service_unavailable(fmt::format("the kubelet of node {} at {} did not answer: {}", node_name,
+                                             kubelet->to_string(), stream.error().message)),
+        200));
+    co_return;
+  }
+  auto& body = **stream;
+  if (body.status() / 100 != 2) {
+    std::string text;
+    while (true) {
+      auto piece = co_await body.read_piece(Millis(10000));
+      if (!piece || !*piece || text.size() > 64 * 1024) break;
+      text += **piece;
+    }
+    // Upstream passes the kubelet's error through with its status.
+    co_await writer.send(to_response(
+        api::make_status(static_cast<int>(body.status()),
+                         body.status() == 401 ? "Unauthorized" : "BadRequest", text, json::object()),
+        200));
+    co_return;
+  }
+  net::ServerResponse head;
+  head.status = 200;
+  head.content_type = "text/plain";
+  if (!co_await writer.begin_stream(std::move(head))) co_return;
+  net::HttpStream* open = stream->get();
+  writer.on_close([open] { open->cancel(); });
+  bool streaming = true;
+  while (streaming) {
+    auto piece = co_await body.read_piece();
+    if (!piece || !*piece) break;
+    streaming = static_cast<bool>(co_await writer.write_chunk(std::move(**piece)));
+  }
+  writer.on_close(nullptr);
+  if (streaming) co_await writer.end_stream();
 }
 
 asio::awaitable<void> ResourceHandler::list_or_watch(Route route, net::ServerRequest& request,

@@ -39,6 +39,7 @@
 namespace shakeout::net {
 struct ServerRequest;
 class ResponseWriter;
+class HttpClient;
 }  // namespace shakeout::net
 namespace shakeout::etcd {
 class Client;
@@ -53,6 +54,8 @@ struct RestOptions {
   api::ServiceRanges service_ranges;
   api::WatchCacheConfig watch_cache;
   uint64_t seed = 0;  // uids, generated names, allocation start points
+  // The bearer token pods/log presents to kubelets (--kubelet-client-token-file).
+  std::string kubelet_client_token;
 };
 
 class ResourceHandler {
@@ -91,6 +94,9 @@ class ResourceHandler {
   asio::awaitable<api::ApiResult<nlohmann::json>> scale(Route route, net::ServerRequest& request);
   asio::awaitable<api::ApiResult<nlohmann::json>> bind(Route route, net::ServerRequest& request);
   asio::awaitable<api::ApiResult<nlohmann::json>> evict(Route route, net::ServerRequest& request);
+  // pods/log: proxied to the kubelet of the pod's node (its InternalIP and
+  // daemonEndpoints.kubeletEndpoint.Port), streamed back as it arrives.
+  asio::awaitable<void> pod_log(Route route, net::ServerRequest& request, net::ResponseWriter& writer);
   // Namespaces: the first delete marks Terminating; the namespace
   // controller empties it, then finalize, then the final delete.
   asio::awaitable<api::ApiResult<nlohmann::json>> remove_namespace(Route route, api::DeleteOptions options);
@@ -115,6 +121,7 @@ class ResourceHandler {
   RestOptions options_;
   api::Store store_;
   api::ServiceAllocator allocator_;
+  std::unique_ptr<net::HttpClient> kubelets_;
   // A watch cache and whether its first list is in; watches that arrive
   // while it starts wait on `started` (cancelled once start() returns).
   struct CacheSlot {

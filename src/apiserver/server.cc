@@ -182,6 +182,7 @@ ApiServer::ApiServer(asio::any_io_executor executor, Options options) : options_
   rest.service_ranges.node_port_min = options_.node_port_min;
   rest.service_ranges.node_port_max = options_.node_port_max;
   rest.watch_cache.bookmark_interval = options_.watch_bookmark_interval;
+  rest.kubelet_client_token = options_.kubelet_client_token;
   rest.seed = std::random_device()();
   rest.seed = (rest.seed << 32) ^ std::random_device()();
   resources_ = std::make_unique<ResourceHandler>(executor, *etcd_, system_clock(), std::move(rest));

@@ -70,6 +70,9 @@ struct Options {
   int64_t default_not_ready_toleration_seconds = 300;    // --default-not-ready-toleration-seconds
   int64_t default_unreachable_toleration_seconds = 300;  // --default-unreachable-toleration-seconds
   Millis watch_bookmark_interval{60000};                 // how often watch bookmarks go out
+  // The bearer token pods/log presents to kubelets (read from
+  // --kubelet-client-token-file, so it is not in argv).
+  std::string kubelet_client_token;
 };
 
 // kInvalidArgument naming the flag: no etcd server, a non-loopback bind

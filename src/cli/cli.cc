@@ -35,6 +35,14 @@ void add_duration(CLI::App* app, DurationFlag& flag, const std::string& help) {
 }
 
 // Parses every flag's text into its target; false after printing the first error.
+bool parse_durations(std::vector<DurationFlag>& flags) {
+  for (auto& flag : flags)
+    if (!parse_duration_flag(flag.name, flag.text, *flag.target)) return false;
+  return true;
+}
+
+}  // namespace
+
 // --token-file: the first line of the file becomes the token (so it is not
 // in the process's argv); an unreadable or empty file is a usage error.
 bool read_token_file(const std::string& path, std::string& token) {
@@ -49,19 +57,15 @@ bool read_token_file(const std::string& path, std::string& token) {
   return true;
 }
 
-bool parse_durations(std::vector<DurationFlag>& flags) {
-  for (auto& flag : flags) {
-    auto parsed = cluster::parse_duration(flag.text);
-    if (!parsed) {
-      std::fprintf(stderr, "shakeout: error: %s: %s\n", flag.name, parsed.error().message.c_str());
-      return false;
-    }
-    *flag.target = *parsed;
+bool parse_duration_flag(const char* name, const std::string& text, Millis& out) {
+  auto parsed = cluster::parse_duration(text);
+  if (!parsed) {
+    std::fprintf(stderr, "shakeout: error: %s: %s\n", name, parsed.error().message.c_str());
+    return false;
   }
+  out = parsed.value();
   return true;
 }
-
-}  // namespace
 
 int run(int argc, char** argv) {
   CLI::App app{"shakeout: chaos-engineering and resilience harness for a local mini Kubernetes cluster",
@@ -152,6 +156,9 @@ int run(int argc, char** argv) {
                    apiserver_options.default_unreachable_toleration_seconds,
                    "tolerationSeconds of the unreachable toleration added to pods")
       ->capture_default_str();
+  std::string kubelet_client_token_file;
+  apiserver_cmd->add_option("--kubelet-client-token-file", kubelet_client_token_file,
+                            "file whose first line is the token pods/log presents to kubelets");
   int64_t bookmark_ms = apiserver_options.watch_bookmark_interval.count();
   apiserver_cmd->add_option("--watch-bookmark-interval-ms", bookmark_ms, "how often watches get a BOOKMARK")
       ->capture_default_str();
@@ -335,6 +342,8 @@ int run(int argc, char** argv) {
       return kExitUsage;
     }
     apiserver_options.watch_bookmark_interval = Millis(bookmark_ms);
+    if (!read_token_file(kubelet_client_token_file, apiserver_options.kubelet_client_token))
+      return kExitUsage;
     if (auto valid = apiserver::validate(apiserver_options); !valid) {
       std::fprintf(stderr, "shakeout: error: %s\n", valid.error().message.c_str());
       return kExitUsage;

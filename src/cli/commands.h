@@ -8,6 +8,7 @@
 #include <string>
 
 #include "cluster/cluster.h"
+#include "common/clock.h"
 
 namespace CLI {
 class App;
@@ -27,6 +28,13 @@ struct UpOptions {
 int up(const UpOptions& options);
 int down(const std::filesystem::path& root, const std::string& name, bool all);
 int status(const std::filesystem::path& root, const std::string& name, bool json);
+
+// Flag helpers for the role commands; each prints one line and returns false
+// on bad input. read_token_file: the first line of `path` becomes `token`
+// (so it is not in argv; an empty path leaves `token` alone).
+bool read_token_file(const std::string& path, std::string& token);
+// A Go duration flag ("15s", "750ms").
+bool parse_duration_flag(const char* name, const std::string& text, Millis& out);
 
 // A node role's subcommand (`shakeout runtime|kubelet|proxy|app`), each in
 // its own <role>_command.cc: add_*_command() adds the subcommand and its flags

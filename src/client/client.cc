@@ -8,22 +8,7 @@ namespace shakeout::client {
 
 namespace {
 
-bool is_unreserved(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-         c == '.' || c == '~';
-}
-
-std::string percent_encode(std::string_view text) {
-  std::string out;
-  for (char c : text) {
-    if (is_unreserved(c)) {
-      out.push_back(c);
-    } else {
-      out += fmt::format("%{:02X}", static_cast<unsigned char>(c));
-    }
-  }
-  return out;
-}
+using net::percent_encode;
 
 // Failures worth trying on the next server: the request may not have reached
 // this one, or this one is gone. A cancelled call is the caller's choice.
@@ -233,12 +218,7 @@ std::string path_for(const api::ResourceInfo& resource, std::string_view ns, std
 }
 
 std::string query_string(const std::vector<std::pair<std::string, std::string>>& params) {
-  std::string query;
-  for (const auto& [name, value] : params) {
-    query += query.empty() ? "?" : "&";
-    query += percent_encode(name) + "=" + percent_encode(value);
-  }
-  return query;
+  return net::query_string(params);
 }
 
 api::ApiResult<WatchEvent> parse_watch_event(std::string_view line) {

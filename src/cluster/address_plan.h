@@ -5,7 +5,9 @@
 //   127.C.0.2x      apiserver-x   :6443
 //   127.C.0.3x      controller-manager-x (metrics/health)
 //   127.C.0.4x      scheduler-x   (metrics/health)
-//   127.C.k.1       node-k's node IP; pods take 127.C.k.2 .. 127.C.k.254
+//   127.C.k.1       node-k's node IP (runtime :10010, kubelet :10250,
+//                   kube-proxy healthz :10256, Service ports and NodePorts);
+//                   pods take 127.C.k.2 .. 127.C.k.254
 //   127.C.255.0/24  Service ClusterIPs
 //
 // Linux routes all of 127.0.0.0/8 to loopback, so each cluster owns a /16 and
@@ -22,6 +24,11 @@ class AddressPlan {
   static constexpr int kApiserverPort = 6443;
   static constexpr int kControllerManagerPort = 10257;  // upstream's secure port numbers
   static constexpr int kSchedulerPort = 10259;
+  // On each node IP: the runtime's local API (runtime_service.h), the
+  // kubelet's API and kube-proxy's healthz (upstream's port numbers).
+  static constexpr int kRuntimePort = 10010;
+  static constexpr int kKubeletPort = 10250;
+  static constexpr int kProxyHealthzPort = 10256;
   static constexpr int kMinSubnet = 1;
   static constexpr int kMaxSubnet = 254;
   static constexpr int kMaxMembers = 9;  // etcd / apiserver / controller replicas

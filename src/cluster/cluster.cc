@@ -123,6 +123,17 @@ void Cluster::write_record(const std::string& state) {
         p.addresses = {{"metrics", "http://" + scheduler_endpoint(i).to_string()}};
       }
     }
+    for (int k = 1; k <= options_.nodes && p.role.empty(); ++k) {
+      for (const char* role : {"runtime", "kubelet", "proxy"}) {
+        if (info.name != node_process(role, k)) continue;
+        p.role = role;
+        const int port = std::string_view(role) == "runtime"   ? AddressPlan::kRuntimePort
+                         : std::string_view(role) == "kubelet" ? AddressPlan::kKubeletPort
+                                                               : AddressPlan::kProxyHealthzPort;
+        p.addresses = {{"node", node_name(k)},
+                       {"url", fmt::format("http://{}:{}", addresses_.node_ip(k), port)}};
+      }
+    }
     record_.processes.push_back(std::move(p));
   }
   if (auto written = run_dir_.write_record(record_); !written) {
@@ -153,6 +164,14 @@ asio::awaitable<Status> Cluster::start() {
   }
   if (auto apiservers = co_await start_apiservers(); !apiservers) co_return apiservers;
   if (auto control_plane = co_await start_control_plane(); !control_plane) co_return control_plane;
+  if (options_.node_components && options_.apiservers > 0) {
+    // Every node boots at once; then each must turn Ready.
+    for (int k = 1; k <= options_.nodes; ++k)
+      if (auto launched = launch_node(k); !launched) co_return launched;
+    write_record("starting");
+    for (int k = 1; k <= options_.nodes; ++k)
+      if (auto ready = co_await wait_node_ready(k); !ready) co_return ready;
+  }
   write_record("ready");
   co_return Status{};
 }
@@ -201,7 +220,9 @@ ProcessSpec Cluster::apiserver_spec(int index) const {
       "--default-not-ready-toleration-seconds",
       std::to_string(whole_seconds(options_.profile.duration("default-not-ready-toleration-seconds"))),
       "--default-unreachable-toleration-seconds",
-      std::to_string(whole_seconds(options_.profile.duration("default-unreachable-toleration-seconds")))};
+      std::to_string(whole_seconds(options_.profile.duration("default-unreachable-toleration-seconds"))),
+      "--kubelet-client-token-file",
+      token_file_of("kube-apiserver-kubelet-client").string()};
   spec.log_file = run_dir_.log_file(spec.name);
   return spec;
 }
@@ -268,6 +289,172 @@ ProcessSpec Cluster::control_plane_spec(const std::string& role, int index) cons
   spec.restart_backoff_reset = options_.profile.duration("crashloop-backoff-reset");
   spec.log_file = run_dir_.log_file(spec.name);
   return spec;
+}
+
+std::string Cluster::node_name(int node) {
+  return fmt::format("node-{}", node);
+}
+
+std::string Cluster::node_process(const std::string& role, int node) {
+  return fmt::format("{}-node-{}", role, node);
+}
+
+net::Endpoint Cluster::runtime_endpoint(int node) const {
+  net::Endpoint endpoint;
+  endpoint.host = addresses_.node_ip(node);
+  endpoint.port = AddressPlan::kRuntimePort;
+  return endpoint;
+}
+
+net::Endpoint Cluster::kubelet_endpoint(int node) const {
+  net::Endpoint endpoint;
+  endpoint.host = addresses_.node_ip(node);
+  endpoint.port = AddressPlan::kKubeletPort;
+  return endpoint;
+}
+
+// `shakeout runtime|kubelet|proxy` of node k, with the profile's timings.
+// None restarts on its own: a dead kubelet stays dead until a fault's
+// restartAfter (or start_node) brings it back, so its absence is measured.
+ProcessSpec Cluster::node_spec(const std::string& role, int node) const {
+  auto ms = [&](const char* name) { return fmt::format("{}ms", options_.profile.duration(name).count()); };
+  const std::string ip = addresses_.node_ip(node);
+  const std::string runtime_url = "http://" + runtime_endpoint(node).to_string();
+  const std::string masters = fmt::format("{}", fmt::join(apiserver_urls(), ","));
+  ProcessSpec spec;
+  spec.name = node_process(role, node);
+  spec.log_file = run_dir_.log_file(spec.name);
+  if (role == "runtime") {
+    spec.argv = {options_.shakeout_binary,
+                 "runtime",
+                 "--node-name",
+                 node_name(node),
+                 "--node-ip",
+                 ip,
+                 "--pod-cidr",
+                 addresses_.pod_cidr(node),
+                 "--root",
+                 (run_dir_.path() / "nodes" / node_name(node)).string(),
+                 "--port",
+                 std::to_string(AddressPlan::kRuntimePort),
+                 "--app-binary",
+                 options_.shakeout_binary};
+    // The node's processes go down together (pods get SIGTERM, then SIGKILL).
+    spec.stop_grace = Millis(2000);
+  } else if (role == "kubelet") {
+    spec.argv = {options_.shakeout_binary,
+                 "kubelet",
+                 "--master",
+                 masters,
+                 "--token-file",
+                 token_file_of(fmt::format("system:node:{}", node_name(node))).string(),
+                 "--hostname-override",
+                 node_name(node),
+                 "--node-ip",
+                 ip,
+                 "--pod-cidr",
+                 addresses_.pod_cidr(node),
+                 "--runtime-endpoint",
+                 runtime_url,
+                 "--port",
+                 std::to_string(AddressPlan::kKubeletPort),
+                 "--authentication-token-file",
+                 token_file_path().string(),
+                 "--pod-time-scale",
+                 fmt::format("{}", options_.profile.time_scale())};
+    for (const char* name :
+         {"node-status-update-frequency", "node-lease-duration", "node-lease-renew-interval",
+          "crashloop-backoff-initial", "crashloop-backoff-max", "crashloop-backoff-reset"}) {
+      spec.argv.push_back(fmt::format("--{}", name));
+      spec.argv.push_back(ms(name));
+    }
+  } else {
+    spec.argv = {options_.shakeout_binary,
+                 "proxy",
+                 "--master",
+                 masters,
+                 "--token-file",
+                 token_file_of("system:kube-proxy").string(),
+                 "--hostname-override",
+                 node_name(node),
+                 "--runtime-endpoint",
+                 runtime_url,
+                 "--healthz-bind-address",
+                 fmt::format("{}:{}", ip, AddressPlan::kProxyHealthzPort)};
+    for (const char* name : {"iptables-sync-period", "iptables-min-sync-period"}) {
+      spec.argv.push_back(fmt::format("--{}", name));
+      spec.argv.push_back(ms(name));
+    }
+  }
+  return spec;
+}
+
+Status Cluster::launch_node(int node) {
+  for (const char* role : {"runtime", "kubelet", "proxy"}) {
+    if (auto started = supervisor_.start(node_spec(role, node)); !started) return started;
+  }
+  return {};
+}
+
+Status Cluster::start_node_component(const std::string& role, int node) {
+  if (node < 1 || node > options_.nodes)
+    return make_error(ErrorCode::kInvalidArgument, fmt::format("no node {} (nodes: {})", node, options_.nodes));
+  if (role != "runtime" && role != "kubelet" && role != "proxy")
+    return make_error(ErrorCode::kInvalidArgument, fmt::format("no node component {:?}", role));
+  auto started = supervisor_.start(node_spec(role, node));
+  if (started) write_record(record_.state);
+  return started;
+}
+
+asio::awaitable<Status> Cluster::start_node(int node) {
+  if (node < 1 || node > options_.nodes)
+    co_return make_error(ErrorCode::kInvalidArgument,
+                         fmt::format("no node {} (nodes: {})", node, options_.nodes));
+  if (auto launched = launch_node(node); !launched) co_return launched;
+  write_record(record_.state);
+  co_return co_await wait_node_ready(node);
+}
+
+Status Cluster::crash_node(int node) {
+  Status result;
+  for (const char* role : {"kubelet", "proxy", "runtime"}) {
+    const auto name = node_process(role, node);
+    auto info = supervisor_.info(name);
+    if (!info || info->state == ProcessState::kExited) continue;
+    if (auto killed = supervisor_.kill(name, SIGKILL); !killed && result) result = killed;
+  }
+  return result;
+}
+
+asio::awaitable<Status> Cluster::wait_node_ready(int node) {
+  net::HttpClientConfig http_config;
+  http_config.connect_timeout = Millis{200};
+  net::HttpClient http(co_await asio::this_coro::executor, http_config);
+  net::Endpoint apiserver;
+  apiserver.host = addresses_.apiserver_ip(1);
+  apiserver.port = AddressPlan::kApiserverPort;
+  const std::string target = "/api/v1/nodes/" + node_name(node);
+  const std::string authorization = "Bearer " + token("shakeout");
+  auto check = [&http, apiserver, target, authorization]() -> asio::awaitable<bool> {
+    net::HttpRequest request;
+    request.target = target;
+    request.headers.emplace_back("Authorization", authorization);
+    auto response = co_await http.request(apiserver, std::move(request), Millis{1000});
+    if (!response.ok() || response->status != 200) co_return false;
+    const auto object = nlohmann::json::parse(response->body, nullptr, false);
+    if (!object.is_object()) co_return false;
+    const auto status = object.value("status", nlohmann::json::object());
+    const auto conditions = status.value("conditions", nlohmann::json::array());
+    for (const auto& condition : conditions)
+      if (condition.value("type", "") == "Ready") co_return condition.value("status", "") == "True";
+    co_return false;
+  };
+  const auto kubelet = node_process("kubelet", node);
+  auto ready = co_await supervisor_.wait_ready(kubelet, check, options_.start_timeout);
+  if (!ready)
+    co_return make_error(ready.error().code,
+                         fmt::format("{} did not turn Ready: {}", node_name(node), ready.error().message));
+  co_return Status{};
 }
 
 // Controller managers and schedulers start together once the apiservers are
@@ -421,12 +608,17 @@ Status Cluster::write_tokens() {
   if (added) added = add("system:kube-controller-manager", {"system:authenticated"});
   if (added) added = add("system:kube-scheduler", {"system:authenticated"});
   if (added) added = add("system:kube-proxy", {"system:authenticated"});
+  // What pods/log presents to kubelets (upstream: a client certificate).
+  if (added) added = add("kube-apiserver-kubelet-client", {"system:authenticated"});
   for (int k = 1; added && k <= options_.nodes; ++k) {
     added = add(fmt::format("system:node:node-{}", k), {"system:nodes", "system:authenticated"});
   }
   if (!added) return added;
   // The components that take --token-file get their own (mode 0600).
-  for (const char* user : {"system:kube-controller-manager", "system:kube-scheduler"}) {
+  std::vector<std::string> users = {"system:kube-controller-manager", "system:kube-scheduler",
+                                    "system:kube-proxy", "kube-apiserver-kubelet-client"};
+  for (int k = 1; k <= options_.nodes; ++k) users.push_back(fmt::format("system:node:node-{}", k));
+  for (const auto& user : users) {
     if (auto written = write_private_file(token_file_of(user), token(user) + "\n", 0600); !written)
       return written;
   }

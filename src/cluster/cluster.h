@@ -50,6 +50,10 @@ struct ClusterOptions {
   // profile's leader-election timings.
   int controller_managers = 1;
   int schedulers = 1;
+  // Per node: `shakeout runtime`, `shakeout kubelet` and `shakeout proxy`;
+  // start() waits until every Node is Ready. Off: the nodes exist only in
+  // the address plan (tests that play kubelets themselves).
+  bool node_components = true;
   // The apiservers' --anonymous-auth (off: a request without a token is 401).
   bool anonymous_auth = false;
   // The binary whose roles (`shakeout apiserver`, ...) the components run;
@@ -107,6 +111,22 @@ class Cluster {
   // another name. Tokens are fresh random per cluster.
   std::string token(std::string_view user) const;
   Supervisor& supervisor() { return supervisor_; }
+
+  // Node k (1-based): its name "node-k" and its processes' names
+  // "runtime-node-k", "kubelet-node-k", "proxy-node-k".
+  static std::string node_name(int node);
+  static std::string node_process(const std::string& role, int node);
+  net::Endpoint runtime_endpoint(int node) const;
+  net::Endpoint kubelet_endpoint(int node) const;
+  // Starts node k's runtime, kubelet and proxy (again, after crash_node())
+  // and waits until the Node is Ready.
+  asio::awaitable<Status> start_node(int node);
+  // Starts one of node k's processes ("runtime", "kubelet" or "proxy") that
+  // is not running, e.g. a kubelet after a kill; does not wait.
+  Status start_node_component(const std::string& role, int node);
+  // A node crash: SIGKILL to its kubelet, proxy and runtime; its pods die
+  // with the runtime. The Node object stays, as a crashed machine's does.
+  Status crash_node(int node);
   // The record as last written to cluster.json.
   const ClusterRecord& record() const { return record_; }
 
@@ -117,6 +137,10 @@ class Cluster {
   asio::awaitable<Status> start_control_plane();
   ProcessSpec apiserver_spec(int index) const;
   ProcessSpec control_plane_spec(const std::string& role, int index) const;
+  ProcessSpec node_spec(const std::string& role, int node) const;
+  Status launch_node(int node);
+  // Polls the API until Node `node` is Ready (fails fast if its kubelet exits).
+  asio::awaitable<Status> wait_node_ready(int node);
   // (No defaulted class-type argument: g++ 12 destroys it twice in a coroutine.)
   asio::awaitable<Status> wait_healthy(std::string name, net::Endpoint endpoint, std::string path);
   Status write_kubeconfig() const;

@@ -95,6 +95,34 @@ RequestMessage build_message(const Endpoint& endpoint, const HttpRequest& reques
 
 }  // namespace
 
+namespace {
+bool is_unreserved(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+         c == '.' || c == '~';
+}
+}  // namespace
+
+std::string percent_encode(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (is_unreserved(c)) {
+      out.push_back(c);
+    } else {
+      out += fmt::format("%{:02X}", static_cast<unsigned char>(c));
+    }
+  }
+  return out;
+}
+
+std::string query_string(const std::vector<std::pair<std::string, std::string>>& params) {
+  std::string query;
+  for (const auto& [name, value] : params) {
+    query += query.empty() ? "?" : "&";
+    query += percent_encode(name) + "=" + percent_encode(value);
+  }
+  return query;
+}
+
 Result<Endpoint> parse_endpoint(std::string_view url) {
   const auto invalid = [&](std::string_view why) {
     return make_error(ErrorCode::kInvalidArgument, fmt::format("endpoint \"{}\": {}", url, why));

@@ -56,6 +56,11 @@ Result<Endpoint> parse_endpoint(std::string_view url);
 
 using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
 
+// RFC 3986 percent-encoding of everything but the unreserved characters.
+std::string percent_encode(std::string_view text);
+// "?a=1&b=x%20y" from pairs (empty values kept); "" when there are none.
+std::string query_string(const std::vector<std::pair<std::string, std::string>>& params);
+
 struct HttpRequest {
   std::string method = "GET";
   std::string target = "/";

@@ -18,7 +18,7 @@
 namespace shakeout::testing {
 
 // Options named "<prefix>-<pid>-<seed>", one apiserver, no controller
-// managers or schedulers, and the roles run from the shakeout binary (never
+// managers, schedulers or node components, and the roles run from the shakeout binary (never
 // this test binary).
 inline cluster::ClusterOptions api_cluster_options(const std::string& prefix) {
   cluster::ClusterOptions options;
@@ -27,6 +27,7 @@ inline cluster::ClusterOptions api_cluster_options(const std::string& prefix) {
   options.apiservers = 1;
   options.controller_managers = 0;
   options.schedulers = 0;
+  options.node_components = false;
   options.shakeout_binary = shakeout_binary();
   return options;
 }
