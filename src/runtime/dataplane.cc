@@ -59,8 +59,8 @@ struct RuleState {
 };
 
 struct Listener {
-  Listener(asio::any_io_executor executor, ListenSpec listen_spec)
-      : spec(std::move(listen_spec)), acceptor(std::move(executor)) {}
+  Listener(const asio::any_io_executor& executor, ListenSpec listen_spec)
+      : spec(std::move(listen_spec)), acceptor(executor) {}
   ListenSpec spec;
   tcp::acceptor acceptor;
   std::shared_ptr<RuleState> rule;  // switched by set_rules()

@@ -1,6 +1,8 @@
 // make_runtime_client(): RuntimeService over HTTP/JSON (codec.h), for the
 // kubelet and kube-proxy.
 
+#include <fmt/format.h>
+
 #include <boost/asio/any_io_executor.hpp>
 #include <nlohmann/json.hpp>
 

@@ -136,6 +136,28 @@ class RawConnection {
     }
   }
 
+  bool send_all(const std::string& data) {
+    std::size_t sent = 0;
+    while (sent < data.size()) {
+      const ssize_t n = ::send(fd_, data.data() + sent, data.size() - sent, MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      sent += static_cast<std::size_t>(n);
+    }
+    return true;
+  }
+  void shutdown_write() { ::shutdown(fd_, SHUT_WR); }
+  // Everything until the peer's end of file; nullopt on an error or timeout.
+  std::optional<std::string> read_to_end() {
+    std::string data;
+    char buffer[65536];
+    for (;;) {
+      const ssize_t n = ::recv(fd_, buffer, sizeof buffer, 0);
+      if (n == 0) return data;
+      if (n < 0) return std::nullopt;
+      data.append(buffer, static_cast<std::size_t>(n));
+    }
+  }
+
   // True if the peer closes (or resets) the connection without sending
   // anything within the receive timeout.
   bool closed_by_peer() {

@@ -413,6 +413,12 @@ TEST_F(RuntimeTest, OpenConnectionSurvivesRuleChangesAndEmptyEndpointsRefuse) {
   RawConnection refused(cluster_ip, 8000);
   ASSERT_TRUE(refused.connected());  // the listener stays; the connection is closed at once
   EXPECT_TRUE(refused.closed_by_peer());
+  auto counted = run(client_->dataplane());
+  ASSERT_TRUE(counted.ok());
+  ASSERT_EQ(counted->status.size(), 1U);
+  EXPECT_EQ(counted->status[0].connections_active, 1U);  // the held one
+  EXPECT_EQ(counted->status[0].connect_failures_total, 1U);
+  EXPECT_EQ(counted->status[0].connections_total, 2U);
 
   program({});  // no rules at all: the listener goes, the held connection stays
   auto third = held.get("/");
@@ -421,6 +427,47 @@ TEST_F(RuntimeTest, OpenConnectionSurvivesRuleChangesAndEmptyEndpointsRefuse) {
   auto rules = run(client_->dataplane());
   ASSERT_TRUE(rules.ok());
   EXPECT_TRUE(rules->services.empty());
+}
+
+// An endpoint that answers only after the client's end of file (reads all,
+// echoes all, closes): the dataplane must pass the half-close on and lose
+// no byte either way.
+TEST_F(RuntimeTest, ForwardingIsHalfCloseAwareAndLosesNoBytes) {
+  start_runtime(14);
+  const auto pod = sandbox("echo");
+  const std::string script =
+      "import os, socket\n"
+      "s = socket.socket()\n"
+      "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+      "s.bind((os.environ['POD_IP'], 9000))\n"
+      "s.listen(16)\n"
+      "while True:\n"
+      "    c, _ = s.accept()\n"
+      "    data = b''\n"
+      "    while True:\n"
+      "        b = c.recv(65536)\n"
+      "        if not b: break\n"
+      "        data += b\n"
+      "    c.sendall(data)\n"
+      "    c.close()\n";
+  auto config = command_config(pod, "echo", {"python3", "-c", script});
+  config.env = {{"POD_IP", pod.ip}};
+  start(config);
+  ASSERT_TRUE(eventually([&] { return RawConnection(pod.ip, 9000).connected(); }));
+  auto rule = service("random", {{pod.ip, 9000}});
+  program({rule});
+
+  std::string payload;
+  for (int i = 0; payload.size() < 2 * 1024 * 1024; ++i)
+    payload += fmt::format("chunk {} of the payload\n", i);
+  RawConnection connection(fmt::format("127.231.255.{}", k_), 8000);
+  ASSERT_TRUE(connection.connected());
+  ASSERT_TRUE(connection.send_all(payload));
+  connection.shutdown_write();
+  const auto echoed = connection.read_to_end();
+  ASSERT_TRUE(echoed.has_value());
+  EXPECT_EQ(echoed->size(), payload.size());
+  EXPECT_TRUE(*echoed == payload);
 }
 
 TEST_F(RuntimeTest, BindFailureIsReportedAndOtherListenersWork) {
