@@ -1,5 +1,7 @@
 #include "runtime/runtime.h"
 
+#include <unistd.h>
+
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/steady_timer.hpp>
 
@@ -110,17 +112,22 @@ Runtime::Runtime(asio::io_context& io, Options options)
       supervisor_(io),
       dataplane_(io.get_executor(), options_.node_ip, std::random_device{}()),
       id_salt_(std::random_device{}()) {
-  if (options_.app_binary.empty()) {
-    std::error_code error;
-    options_.app_binary = std::filesystem::read_symlink("/proc/self/exe", error);
-    if (error) options_.app_binary = "/proc/self/exe";
-  }
   supervisor_.on_exit(
       [this](const cluster::ProcessInfo& info, const cluster::ExitStatus& exit) { on_exit(info, exit); });
 }
 
 Runtime::~Runtime() {
   dataplane_.stop();
+}
+
+std::string Runtime::app_binary() const {
+  if (!options_.app_binary.empty()) return options_.app_binary.string();
+  // Our own binary by its path (readable in ps), unless it was replaced
+  // since we started (a rebuild): then the image we run, through /proc.
+  std::error_code error;
+  const auto path = std::filesystem::read_symlink("/proc/self/exe", error);
+  if (!error && !path.string().ends_with(" (deleted)")) return path.string();
+  return fmt::format("/proc/{}/exe", ::getpid());
 }
 
 void Runtime::on_exit(const cluster::ProcessInfo& info, const cluster::ExitStatus& exit) {
@@ -203,7 +210,7 @@ asio::awaitable<Result<ContainerStatus>> Runtime::start_container(ContainerConfi
                                        config.attempt, other.id));
     }
   }
-  auto argv = container_argv(config, options_.app_binary.string());
+  auto argv = container_argv(config, app_binary());
   if (!argv) co_return argv.error();
 
   cluster::ProcessSpec spec;

@@ -41,7 +41,7 @@ struct Options {
   std::string pod_cidr;        // 127.C.k.0/24
   std::filesystem::path root;  // logs under root/pods, exec output under root/exec
   int port = kRuntimePort;
-  std::filesystem::path app_binary;  // empty: /proc/self/exe, resolved at start
+  std::filesystem::path app_binary;  // empty: this binary (see Runtime::app_binary())
 };
 
 // kInvalidArgument naming the flag.
@@ -91,6 +91,7 @@ class Runtime final : public RuntimeService {
   asio::awaitable<void> kill_and_wait(std::string id);
   void on_exit(const cluster::ProcessInfo& info, const cluster::ExitStatus& exit);
   Error not_found(const std::string& id) const;
+  std::string app_binary() const;
 
   asio::io_context& io_;
   Options options_;

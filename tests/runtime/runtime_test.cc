@@ -491,5 +491,21 @@ TEST_F(RuntimeTest, BindFailureIsReportedAndOtherListenersWork) {
   EXPECT_EQ(who(fmt::format("127.231.255.{}", k_), 8000), "web-a");  // the last good rules stay
 }
 
+TEST(RuntimeFlags, BadFlagsExitTwoWithOneLine) {
+  const std::vector<std::vector<std::string>> cases = {
+      {"--node-name", "n", "--node-ip", "127.231.99.1", "--pod-cidr", "127.231.99.0/16", "--root", "/tmp/x"},
+      {"--node-name", "n", "--node-ip", "127.231.98.1", "--pod-cidr", "127.231.99.0/24", "--root", "/tmp/x"},
+      {"--node-name", "n", "--node-ip", "127.231.99.1", "--pod-cidr", "127.231.99.0/24"},
+      {"--node-name", "n", "--node-ip", "127.231.99.1", "--pod-cidr", "127.231.99.0/24", "--root", "/tmp/x",
+       "--port", "99999"}};
+  for (const auto& flags : cases) {
+    std::vector<std::string> argv = {shakeout_binary(), "runtime"};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    const auto result = run_command(argv, {}, 10000ms);
+    EXPECT_EQ(result.exit_code, 2) << result.err;
+    EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
+  }
+}
+
 }  // namespace
 }  // namespace shakeout::testing
