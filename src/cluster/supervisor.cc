@@ -115,12 +115,13 @@ Status create_parent_dir(const std::filesystem::path& file) {
 
 // execvp's PATH search, done before fork because execvp may allocate, which
 // is not async-signal-safe. Uses the PATH the child will see.
-Result<std::string> resolve_program(const std::string& name, const std::map<std::string, std::string>& env) {
+Result<std::string> resolve_program(const std::string& name, const std::map<std::string, std::string>& env,
+                                    bool spec_inherits) {
   if (name.find('/') != std::string::npos) return name;
   std::string search_path = kDefaultPath;
   if (const auto it = env.find("PATH"); it != env.end()) {
     search_path = it->second;
-  } else if (const char* inherited = std::getenv("PATH")) {
+  } else if (const char* inherited = spec_inherits ? std::getenv("PATH") : nullptr) {
     search_path = inherited;
   }
   std::string_view rest = search_path;
@@ -139,10 +140,11 @@ Result<std::string> resolve_program(const std::string& name, const std::map<std:
   return make_error(ErrorCode::kIo, fmt::format("{}: not found in PATH ({})", name, search_path));
 }
 
-// The inherited environment with `overrides` replacing or adding entries.
-std::vector<std::string> child_environment(const std::map<std::string, std::string>& overrides) {
+// The inherited environment (if `inherit`) with `overrides` replacing or adding entries.
+std::vector<std::string> child_environment(const std::map<std::string, std::string>& overrides,
+                                           bool inherit) {
   std::vector<std::string> env;
-  for (char** entry = environ; *entry != nullptr; ++entry) {
+  for (char** entry = environ; inherit && *entry != nullptr; ++entry) {
     const std::string_view text(*entry);
     if (!overrides.contains(std::string(text.substr(0, text.find('='))))) env.emplace_back(text);
   }
@@ -291,7 +293,7 @@ struct Spawned {
 };
 
 Result<Spawned> spawn(const ProcessSpec& spec) {
-  auto program = resolve_program(spec.argv.front(), spec.env);
+  auto program = resolve_program(spec.argv.front(), spec.env, spec.inherit_environment);
   if (!program) return program.error();
   if (auto made = create_parent_dir(spec.log_file); !made) return made.error();
   auto log_fd = open_fd(spec.log_file, O_WRONLY | O_CREAT | O_APPEND, 0644);
@@ -306,7 +308,7 @@ Result<Spawned> spawn(const ProcessSpec& spec) {
     return make_error(ErrorCode::kIo, "fcntl: " + errno_text(errno));
 
   std::vector<std::string> args = spec.argv;
-  std::vector<std::string> env = child_environment(spec.env);
+  std::vector<std::string> env = child_environment(spec.env, spec.inherit_environment);
   const std::vector<char*> argv = c_strings(args);
   const std::vector<char*> envp = c_strings(env);
   const ChildSetup setup{program->c_str(),   argv.data(),
@@ -688,6 +690,16 @@ asio::awaitable<Status> Supervisor::stop(std::string name) {
   cancel_pending_restart(name);
   co_await Child::stop(std::move(child));
   co_return Status{};
+}
+
+Status Supervisor::forget(const std::string& name) {
+  const auto child = find(name);
+  if (!child) return not_found(name);
+  if (!child->exited()) return make_error(ErrorCode::kConflict, fmt::format("{} is still running", name));
+  cancel_pending_restart(name);
+  next_backoff_.erase(name);
+  std::erase(children_, child);
+  return {};
 }
 
 Status Supervisor::kill(const std::string& name, int signal) {

@@ -56,6 +56,7 @@ struct ProcessSpec {
   std::string name;                        // unique within a supervisor: "etcd-1"
   std::vector<std::string> argv;           // argv[0]: a path, or a name looked up in PATH
   std::map<std::string, std::string> env;  // added to (or replacing in) the inherited environment
+  bool inherit_environment = true;         // false: `env` is the whole environment (containers)
   std::filesystem::path log_file;          // stdout+stderr, appended
   std::filesystem::path working_dir;       // empty = inherit
   Millis stop_grace{2000};
@@ -135,6 +136,10 @@ class Supervisor {
   void on_restart(std::function<void(const ProcessInfo&)> callback) { on_restart_ = std::move(callback); }
   // Whether a restart of `name` is waiting out its backoff.
   bool restart_pending(const std::string& name) const { return pending_restarts_.contains(name); }
+
+  // Drops the record of an exited process (a runtime forgetting a removed
+  // container); kNotFound if unknown, kConflict while it runs.
+  Status forget(const std::string& name);
 
   std::optional<ProcessInfo> info(const std::string& name) const;
   std::vector<ProcessInfo> list() const;  // in start order

@@ -118,9 +118,21 @@ struct ServiceRule {
   std::vector<Endpoint> endpoints;  // ready endpoints only; none: connections are refused
 };
 
+// What the runtime made of one ServiceRule (GET /v1/dataplane only; ignored
+// on PUT). Counters live as long as a rule of that name is programmed.
+struct ServiceRuleStatus {
+  std::string name;
+  std::vector<std::string> listening;    // "ip:port" bound
+  std::vector<std::string> bind_errors;  // "ip:port: why", a rule's other listeners still work
+  uint64_t connections_total = 0;        // accepted
+  uint64_t connections_active = 0;       // being forwarded now
+  uint64_t connect_failures_total = 0;   // no endpoint, or the endpoint refused/timed out
+};
+
 struct DataplaneRules {
   int64_t generation = 0;  // set by the runtime on each PUT
   std::vector<ServiceRule> services;
+  std::vector<ServiceRuleStatus> status;  // filled by GET, one per service, same order
 };
 
 class RuntimeService {
