@@ -6,25 +6,8 @@
 
 #include "app/app.h"
 #include "cli/commands.h"
-#include "cluster/profile.h"
 
 namespace shakeout::cli {
-
-namespace {
-
-// Parses a Go duration flag ("250ms", "2s") into `out`; false after printing one line.
-bool parse_duration_flag(const char* name, const std::string& text, Millis& out) {
-  if (text.empty()) return true;
-  auto parsed = cluster::parse_duration(text);
-  if (!parsed) {
-    std::fprintf(stderr, "shakeout: error: %s: %s\n", name, parsed.error().message.c_str());
-    return false;
-  }
-  out = *parsed;
-  return true;
-}
-
-}  // namespace
 
 RoleCommand add_app_command(CLI::App& app) {
   struct Flags {
