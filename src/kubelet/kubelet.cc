@@ -287,15 +287,19 @@ asio::awaitable<Status> Kubelet::post_node_status() {
 }
 
 asio::awaitable<void> Kubelet::status_loop() {
-  while (!stopping_) {
-    if (!co_await sleeper_.sleep(options_.node_status_update_frequency)) break;
-    if (node_uid_.empty()) {
+  bool running = true;
+  while (running) {
+    const bool slept = co_await sleeper_.sleep(options_.node_status_update_frequency);
+    running = slept && !stopping_;
+    if (!running) {
+      // stopped
+    } else if (node_uid_.empty()) {
       co_await register_node();
-      continue;
+    } else {
+      auto posted = co_await post_node_status();
+      if (!posted)
+        log::warn(kLog, "{}: cannot post node status: {}", options_.node_name, posted.error().message);
     }
-    auto posted = co_await post_node_status();
-    if (!posted)
-      log::warn(kLog, "{}: cannot post node status: {}", options_.node_name, posted.error().message);
   }
 }
 
@@ -329,9 +333,11 @@ asio::awaitable<void> Kubelet::renew_lease() {
 }
 
 asio::awaitable<void> Kubelet::lease_loop() {
-  while (!stopping_) {
+  bool running = true;
+  while (running) {
     co_await renew_lease();
-    if (!co_await sleeper_.sleep(options_.node_lease_renew_interval)) break;
+    const bool slept = co_await sleeper_.sleep(options_.node_lease_renew_interval);
+    running = slept && !stopping_;
   }
 }
 
@@ -407,20 +413,21 @@ void Kubelet::pod_changed(const json& pod) {
 
 asio::awaitable<void> Kubelet::pod_loop(std::string uid) {
   PodWorker* worker = workers_.at(uid).get();
-  bool running = true;
+  bool running = !stopping_;
   while (running) {
-    if (stopping_) break;
     if (worker->deleted || terminating(worker->pod)) {
       co_await terminate_pod(worker);
       running = false;
-      continue;
+    } else {
+      co_await sync_pod(worker);
+      if (!stopping_) co_await post_pod_status(worker);
+      if (!stopping_) {
+        worker->wake.expires_after(next_wake(*worker));
+        boost::system::error_code ignored;
+        co_await worker->wake.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+      }
+      running = !stopping_;
     }
-    co_await sync_pod(worker);
-    if (stopping_) break;
-    co_await post_pod_status(worker);
-    worker->wake.expires_after(next_wake(*worker));
-    boost::system::error_code ignored;
-    co_await worker->wake.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
   }
   if (!stopping_) workers_.erase(uid);
 }
@@ -547,10 +554,8 @@ asio::awaitable<void> Kubelet::sync_pod(PodWorker* worker) {
       worker->sandbox = true;
     }
   }
-  for (std::size_t i = 0; i < count && !stopping_; ++i) {
-    if (worker->deleted || terminating(worker->pod)) break;
+  for (std::size_t i = 0; i < count && !stopping_ && !worker->deleted && !terminating(worker->pod); ++i)
     co_await sync_container(worker, i);
-  }
 }
 
 asio::awaitable<void> Kubelet::sync_container(PodWorker* worker, std::size_t index) {
@@ -694,32 +699,37 @@ asio::awaitable<void> Kubelet::start_container(PodWorker* worker, std::size_t in
 
 asio::awaitable<void> Kubelet::run_probes(PodWorker* worker, std::size_t index) {
   const std::size_t probes = worker->containers[index].probes.size();
-  for (std::size_t p = 0; p < probes; ++p) {
+  bool running = true;
+  for (std::size_t p = 0; p < probes && running; ++p) {
     ContainerRecord& record = worker->containers[index];
-    if (!record.current || record.current->state != runtime::ContainerState::kRunning) co_return;
-    ProbeWorker& probe = record.probes[p];
+    const bool alive = record.current && record.current->state == runtime::ContainerState::kRunning;
     const SteadyTime now = timers_.clock().now();
-    if (now < probe.due) continue;
+    const ProbeKind kind = record.probes[p].kind;
     // Startup first; liveness and readiness wait until it passed.
-    if (probe.kind != ProbeKind::kStartup && !record.started) continue;
-    if (probe.kind == ProbeKind::kStartup && record.started) continue;
-    probe.due = now + probe.spec.period;
-    const ProbeKind kind = probe.kind;
-    auto [success, output] = co_await probe_once(probe.spec, worker->pod_ip, record.current->id);
-    ContainerRecord& after = worker->containers[index];
-    if (after.probes.size() != probes) co_return;  // the container was replaced meanwhile
-    ProbeWorker& done = after.probes[p];
-    const bool changed = done.state.record(success);
-    if (!success && (kind != ProbeKind::kReadiness || changed))
-      record_event(worker->pod, "Warning", "Unhealthy",
-                   fmt::format("{} probe failed: {}", to_string(kind), output));
-    if (kind == ProbeKind::kStartup && done.state.result()) after.started = true;
-    if (kind == ProbeKind::kReadiness) after.ready = done.state.result();
-    if (kind != ProbeKind::kReadiness && !done.state.result() && changed) {
-      co_await kill_container(
-          worker, index,
-          fmt::format("failed {} probe", kind == ProbeKind::kLiveness ? "liveness" : "startup"));
-      co_return;
+    const bool due = alive && now >= record.probes[p].due &&
+                     (kind == ProbeKind::kStartup ? !record.started : record.started);
+    running = alive;
+    if (due) {
+      record.probes[p].due = now + record.probes[p].spec.period;
+      auto outcome = co_await probe_once(record.probes[p].spec, worker->pod_ip, record.current->id);
+      const bool success = outcome.first;
+      ContainerRecord& after = worker->containers[index];
+      running = after.probes.size() == probes;  // else the container was replaced meanwhile
+      if (running) {
+        ProbeWorker& done = after.probes[p];
+        const bool changed = done.state.record(success);
+        if (!success && (kind != ProbeKind::kReadiness || changed))
+          record_event(worker->pod, "Warning", "Unhealthy",
+                       fmt::format("{} probe failed: {}", to_string(kind), outcome.second));
+        if (kind == ProbeKind::kStartup && done.state.result()) after.started = true;
+        if (kind == ProbeKind::kReadiness) after.ready = done.state.result();
+        if (kind != ProbeKind::kReadiness && !done.state.result() && changed) {
+          co_await kill_container(
+              worker, index,
+              fmt::format("failed {} probe", kind == ProbeKind::kLiveness ? "liveness" : "startup"));
+          running = false;
+        }
+      }
     }
   }
   ContainerRecord& record = worker->containers[index];
