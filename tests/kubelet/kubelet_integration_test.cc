@@ -235,6 +235,25 @@ TEST_F(KubeletIntegrationTest, RegistersTheNodeReadyAndRenewsItsLease) {
       << "the Lease was not renewed";
 }
 
+TEST_F(KubeletIntegrationTest, NodeIsReadyUnderTheNodeLifecycleControllerAndUnknownOnceTheKubeletStops) {
+  auto spec = shakeout::testing::controller_manager_spec(
+      *cluster_, 1,
+      {"--leader-elect", "false", "--controllers", "node-lifecycle", "--node-monitor-period", "100ms",
+       "--node-monitor-grace-period", "1500ms"});
+  ASSERT_TRUE(cluster_->supervisor().start(spec).ok());
+  start_kubelet();
+  const auto ready_is = [this](const std::string& status) {
+    auto node = get(res("", "nodes"), "", "node-1");
+    return node && condition_is(*node, "Ready", status);
+  };
+  ASSERT_TRUE(wait_for([&] { return ready_is("True"); }, 30s));
+  // Well past the grace period the controller still sees a live node.
+  wait_for([] { return false; }, 3s);
+  EXPECT_TRUE(ready_is("True"));
+  stop_kubelet();
+  EXPECT_TRUE(wait_for([&] { return ready_is("Unknown"); }, 30s)) << "the node never turned Unknown";
+}
+
 TEST_F(KubeletIntegrationTest, BoundPodRunsReadyWithStatusAndEnvironment) {
   json service = json::object();
   service["apiVersion"] = "v1";
@@ -274,6 +293,11 @@ TEST_F(KubeletIntegrationTest, BoundPodRunsReadyWithStatusAndEnvironment) {
   EXPECT_EQ(env.at("WEB_SERVICE_HOST"), cluster_->addresses().node_ip(1));
   EXPECT_EQ(env.at("WEB_SERVICE_PORT"), "80");
   EXPECT_TRUE(wait_for([&] { return has_event("web-1", "Started"); }, 10s));
+  // Nothing changes: the status is not written again (relists every 100ms).
+  wait_for([] { return false; }, 500ms);
+  const uint64_t writes = kubelet_->counters().pod_status_updates_total;
+  wait_for([] { return false; }, 1500ms);
+  EXPECT_EQ(kubelet_->counters().pod_status_updates_total, writes);
 }
 
 TEST_F(KubeletIntegrationTest, ExitedContainerRestartsThenBacksOffWithCrashLoopBackOff) {
@@ -440,6 +464,17 @@ TEST_F(KubeletIntegrationTest, KubeletApiNeedsATokenAndServesPodsAndLogs) {
   auto missing = send("/containerLogs/default/logged/nope", kApiToken);
   ASSERT_TRUE(missing.ok());
   EXPECT_EQ(missing->status, 404u);
+  // After a restart: the current attempt's log, and the previous one's.
+  runtime_->exit(runtime_->running(uid_of(created), "app")->id, 1);
+  wait_for_pod("logged", [this](const json& p) {
+    return container_status(p).value("restartCount", 0) == 1 && running_ready(p);
+  });
+  auto current = send("/containerLogs/default/logged/app", kApiToken);
+  ASSERT_TRUE(current.ok());
+  EXPECT_EQ(current->body, "line 1 of app attempt 1\nline 2\n");
+  auto previous = send("/containerLogs/default/logged/app?previous=true", kApiToken);
+  ASSERT_TRUE(previous.ok());
+  EXPECT_EQ(previous->body, "line 1 of app attempt 0\nline 2\n");
 }
 
 }  // namespace
