@@ -24,6 +24,7 @@
 #include "fake_runtime.h"
 #include "kubelet/kubelet.h"
 #include "net/http_client.h"
+#include "net/http_server.h"
 #include "pump.h"
 #include "test_support.h"
 
@@ -423,6 +424,60 @@ TEST_F(KubeletIntegrationTest, ProbesDriveReadinessAndLivenessRestarts) {
   EXPECT_TRUE(has_event("probed", "Killing"));
   runtime_->exec_fails = false;
   wait_for_pod("probed", [this](const json& p) { return running_ready(p); });
+}
+
+TEST_F(KubeletIntegrationTest, HttpGetReadinessAndTcpSocketLivenessProbesReachTheirTarget) {
+  // The pod's "server": answers the readiness path 200 or 503 as the test says.
+  bool healthy = false;
+  std::string seen_header;
+  net::HttpServerConfig config;
+  config.address = "127.0.0.1";
+  net::HttpServer server(
+      io_.get_executor(), config,
+      [&](net::ServerRequest& request, net::ResponseWriter& writer) -> asio::awaitable<void> {
+        net::ServerResponse response;
+        if (request.path == "/ready") seen_header = std::string(request.header("X-Probe"));
+        response.status = request.path == "/ready" && healthy ? 200 : 503;
+        co_await writer.send(std::move(response));
+      });
+  ASSERT_TRUE(server.start().ok());
+  start_kubelet();
+  json overrides = json::object();
+  json container = json::object();
+  container["name"] = "app";
+  container["image"] = "shakeout/app:1";
+  container["ports"] = json::array({json{{"name", "web"}, {"containerPort", server.port()}}});
+  container["readinessProbe"] = {
+      {"httpGet",
+       {{"host", "127.0.0.1"},
+        {"path", "/ready"},
+        {"port", "web"},
+        {"httpHeaders", json::array({json{{"name", "X-Probe"}, {"value", "yes"}}})}}},
+      {"periodSeconds", 1},
+      {"failureThreshold", 1}};
+  container["livenessProbe"] = {{"tcpSocket", {{"host", "127.0.0.1"}, {"port", server.port()}}},
+                                {"periodSeconds", 1},
+                                {"failureThreshold", 2}};
+  overrides["containers"] = json::array({container});
+  create_pod("web-probed", overrides);
+  json pod = wait_for_pod("web-probed", [](const json& p) {
+    return p.contains("status") && p["status"].value("phase", "") == "Running";
+  });
+  wait_for([] { return false; }, 1s);
+  pod = wait_for_pod("web-probed", [](const json& p) { return condition_is(p, "Ready", "False"); });
+  healthy = true;
+  wait_for_pod("web-probed", [this](const json& p) { return running_ready(p); });
+  EXPECT_EQ(seen_header, "yes");
+  healthy = false;
+  wait_for_pod("web-probed", [](const json& p) { return condition_is(p, "Ready", "False"); });
+  // The TCP port stays open: liveness never kills it.
+  pod = wait_for_pod("web-probed",
+                     [](const json& p) { return container_status(p).value("restartCount", -1) == 0; });
+  EXPECT_EQ(runtime_->starts, 1);
+  run_blocking(io_, server.stop());
+  // Port closed: liveness fails twice and the container is restarted.
+  wait_for_pod("web-probed", [](const json& p) { return container_status(p).value("restartCount", 0) >= 1; });
+  EXPECT_TRUE(has_event("web-probed", "Killing"));
 }
 
 TEST_F(KubeletIntegrationTest, KubeletApiNeedsATokenAndServesPodsAndLogs) {
