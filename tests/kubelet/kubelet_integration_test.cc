@@ -380,6 +380,20 @@ TEST_F(KubeletIntegrationTest, DeletionStopsWithTheGracePeriodThenDeletesThePod)
   EXPECT_TRUE(has_event("bye", "Killing"));
 }
 
+TEST_F(KubeletIntegrationTest, PodRemovedFromTheApiIsTornDown) {
+  start_kubelet();
+  const json created = create_pod("gone", json::object());
+  const std::string uid = uid_of(created);
+  wait_for_pod("gone", [this](const json& p) { return running_ready(p); });
+  // Force-deleted by someone else: the kubelet only sees it vanish.
+  client::DeleteOptions options;
+  options.grace_period_seconds = 0;
+  ASSERT_TRUE(run_blocking(io_, client_->remove(res("", "pods"), "default", "gone", options)).ok());
+  EXPECT_TRUE(wait_for([&] { return runtime_->sandboxes.count(uid) == 0; }, 30s));
+  ASSERT_EQ(runtime_->stops.size(), 1u);
+  EXPECT_EQ(runtime_->removed_sandboxes, std::vector<std::string>{uid});
+}
+
 TEST_F(KubeletIntegrationTest, RestartedKubeletAdoptsRunningContainersAndRemovesOrphans) {
   start_kubelet();
   const json created = create_pod("keep", json::object());
@@ -519,8 +533,28 @@ TEST_F(KubeletIntegrationTest, KubeletApiNeedsATokenAndServesPodsAndLogs) {
   auto missing = send("/containerLogs/default/logged/nope", kApiToken);
   ASSERT_TRUE(missing.ok());
   EXPECT_EQ(missing->status, 404u);
+  // follow=true streams what is appended until the container exits.
+  net::HttpRequest follow;
+  follow.target = "/containerLogs/default/logged/app?follow=true";
+  follow.headers.emplace_back("Authorization", std::string("Bearer ") + kApiToken);
+  auto stream = run_blocking(io_, http.open_stream(endpoint, follow, 5000ms));
+  ASSERT_TRUE(stream.ok()) << stream.error().message;
+  EXPECT_EQ((*stream)->status(), 200u);
+  const auto line = [&]() -> std::string {
+    auto read = run_blocking(io_, (*stream)->read_line(10000ms));
+    if (!read.ok() || !*read) return "<end>";
+    return **read;
+  };
+  EXPECT_EQ(line(), "line 1 of app attempt 0");
+  EXPECT_EQ(line(), "line 2");
+  const auto* running = runtime_->running(uid_of(created), "app");
+  ASSERT_TRUE(running);
+  std::ofstream(running->log_path, std::ios::app) << "line 3\n";
+  EXPECT_EQ(line(), "line 3");
   // After a restart: the current attempt's log, and the previous one's.
   runtime_->exit(runtime_->running(uid_of(created), "app")->id, 1);
+  EXPECT_EQ(line(), "<end>");  // the followed container exited
+  stream->reset();
   wait_for_pod("logged", [this](const json& p) {
     return container_status(p).value("restartCount", 0) == 1 && running_ready(p);
   });
@@ -529,7 +563,7 @@ TEST_F(KubeletIntegrationTest, KubeletApiNeedsATokenAndServesPodsAndLogs) {
   EXPECT_EQ(current->body, "line 1 of app attempt 1\nline 2\n");
   auto previous = send("/containerLogs/default/logged/app?previous=true", kApiToken);
   ASSERT_TRUE(previous.ok());
-  EXPECT_EQ(previous->body, "line 1 of app attempt 0\nline 2\n");
+  EXPECT_EQ(previous->body, "line 1 of app attempt 0\nline 2\nline 3\n");
 }
 
 }  // namespace
