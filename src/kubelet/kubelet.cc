@@ -657,6 +657,9 @@ asio::awaitable<void> Kubelet::start_container(PodWorker* worker, std::size_t in
     const Error& error = started.error();
     if (error.code != ErrorCode::kInvalidArgument) {
       log::warn(kLog, "{}: cannot start container {}: {}", pod_key(worker->pod), name, error.message);
+      // The runtime lost the sandbox (it restarted: a rebooted node): make
+      // a new one on the next sync.
+      if (error.code == ErrorCode::kNotFound) worker->sandbox = false;
       record.retry_at = timers_.clock().now() + relist_period(options_.pod_time_scale);
       co_return;
     }

@@ -112,7 +112,7 @@ class Kubelet {
     std::string backoff_event_for;  // container id the BackOff Event was sent for
   };
   struct PodWorker {
-    explicit PodWorker(asio::any_io_executor executor) : wake(std::move(executor)) {}
+    explicit PodWorker(asio::any_io_executor executor) : wake(executor) {}
     std::string uid;
     nlohmann::json pod;
     bool deleted = false;  // gone from the API
