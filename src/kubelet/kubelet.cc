@@ -213,6 +213,7 @@ asio::awaitable<int> Kubelet::run() {
     spawn(status_loop());
     co_await list_runtime();
   }
+  if (!stopping_) spawn(relist_loop());
   if (!stopping_) {
     spawn(run_informer(services_.get()));
     spawn(run_informer(pods_.get()));
@@ -359,6 +360,34 @@ asio::awaitable<void> Kubelet::list_runtime() {
               sandboxes ? containers.error().message : sandboxes.error().message);
     co_await sleeper_.sleep(retry);
     retry = std::min(Millis(5000), retry * 2);
+  }
+}
+
+asio::awaitable<void> Kubelet::relist_loop() {
+  bool running = true;
+  while (running) {
+    const uint64_t seq = ++relists_begun_;
+    auto listed = co_await runtime_.list_containers("");
+    if (listed) {
+      relisted_.clear();
+      for (auto& container : *listed) relisted_[container.id] = container;
+      relist_done_ = seq;
+      // Wake the workers whose running container exited or vanished.
+      for (auto& entry : workers_) {
+        for (const auto& record : entry.second->containers) {
+          const bool running_here =
+              record.current && record.current->state == runtime::ContainerState::kRunning;
+          auto it = running_here ? relisted_.find(record.current->id) : relisted_.end();
+          if (running_here &&
+              (it == relisted_.end() || it->second.state != runtime::ContainerState::kRunning))
+            entry.second->wake.cancel();
+        }
+      }
+    } else {
+      log::debug(kLog, "{}: relist failed: {}", options_.node_name, listed.error().message);
+    }
+    const bool slept = co_await sleeper_.sleep(relist_period(options_.pod_time_scale));
+    running = slept && !stopping_;
   }
 }
 
@@ -520,6 +549,7 @@ asio::awaitable<void> Kubelet::sync_pod(PodWorker* worker) {
           }
         }
         if (!record.current) continue;
+        record.relist_mark = relists_begun_;
         record.restart_count = record.current->attempt;
         bool was_ready = false;
         if (statuses.is_array())
@@ -561,18 +591,18 @@ asio::awaitable<void> Kubelet::sync_pod(PodWorker* worker) {
 asio::awaitable<void> Kubelet::sync_container(PodWorker* worker, std::size_t index) {
   ContainerRecord* record = &worker->containers[index];
   if (record->current && record->current->state == runtime::ContainerState::kRunning) {
-    auto status = co_await runtime_.container_status(record->current->id);
-    record = &worker->containers[index];
-    if (status) {
-      record->current = *status;
-    } else if (status.error().code == ErrorCode::kNotFound) {
-      // Gone from the runtime (a rebooted node): it ended, how is unknown.
-      record->current->state = runtime::ContainerState::kExited;
-      record->current->exit_code = 137;
-      record->current->reason = "ContainerStatusUnknown";
-      record->current->finished_unix_ms = wall_ms(timers_.clock().wall_now());
-    } else {
-      co_return;  // the runtime is unreachable: look again later
+    // Only a relist begun after we learned of this attempt can tell news.
+    if (relist_done_ > record->relist_mark) {
+      auto it = relisted_.find(record->current->id);
+      if (it != relisted_.end()) {
+        record->current = it->second;
+      } else {
+        // Gone from the runtime (a rebooted node): it ended, how is unknown.
+        record->current->state = runtime::ContainerState::kExited;
+        record->current->exit_code = 137;
+        record->current->reason = "ContainerStatusUnknown";
+        record->current->finished_unix_ms = wall_ms(timers_.clock().wall_now());
+      }
     }
     if (record->current->state == runtime::ContainerState::kRunning) {
       co_await run_probes(worker, index);
@@ -685,6 +715,7 @@ asio::awaitable<void> Kubelet::start_container(PodWorker* worker, std::size_t in
     record.backoff.restarted();
   }
   record.current = *started;
+  record.relist_mark = relists_begun_;
   record.waiting_reason.clear();
   record.waiting_message.clear();
   record.exit_handled = false;
@@ -799,7 +830,10 @@ asio::awaitable<void> Kubelet::kill_container(PodWorker* worker, std::size_t ind
     log::warn(kLog, "{}: cannot stop container {}: {}", pod_key(worker->pod), name, stopped.error().message);
   auto status = co_await runtime_.container_status(id);
   ContainerRecord& record = worker->containers[index];
-  if (status && record.current && record.current->id == id) record.current = *status;
+  if (status && record.current && record.current->id == id) {
+    record.current = *status;
+    record.relist_mark = relists_begun_;
+  }
   record.ready = false;
   record.started = false;
 }

@@ -7,8 +7,10 @@
 //                 └─► status loop (--node-status-update-frequency)
 //   runtime: list sandboxes + containers (adoption) ──► informers:
 //     pods (fieldSelector spec.nodeName=<node>), services
-//        per pod: a worker coroutine, woken by pod events and every relist
-//        period (1s scaled): sandbox ──► containers (start / restart with
+//   relist: list the runtime's containers every relist period (1s scaled);
+//        a container that exited wakes its pod's worker
+//        per pod: a worker coroutine, woken by pod events, relists, and every
+//        relist period: sandbox ──► containers (start / restart with
 //        CrashLoopBackOff / probes) ──► status PATCH when changed
 //        deletionTimestamp or gone ──► stop containers (grace) ──► remove
 //        sandbox ──► DELETE pod (gracePeriodSeconds=0, uid precondition)
@@ -110,6 +112,7 @@ class Kubelet {
     bool started = false;
     bool exit_handled = false;      // the current attempt's exit was seen
     std::string backoff_event_for;  // container id the BackOff Event was sent for
+    uint64_t relist_mark = 0;       // relists begun when `current` was learned first-hand
   };
   struct PodWorker {
     explicit PodWorker(asio::any_io_executor executor) : wake(executor) {}
@@ -134,6 +137,7 @@ class Kubelet {
   asio::awaitable<void> lease_loop();
   asio::awaitable<void> status_loop();
   asio::awaitable<void> list_runtime();
+  asio::awaitable<void> relist_loop();
   asio::awaitable<void> collect_orphans();
   asio::awaitable<void> run_informer(client::Informer* informer);
 
@@ -180,6 +184,12 @@ class Kubelet {
   // What the runtime held at start, by pod uid, until adopted or removed.
   std::map<std::string, runtime::PodSandbox> found_sandboxes_;
   std::map<std::string, std::vector<runtime::ContainerStatus>> found_containers_;
+  // The runtime's containers by id as the last relist saw them (upstream's
+  // PLEG: one list per relist period for all pods, not one call per
+  // container), and the numbers of relists begun and last completed.
+  std::map<std::string, runtime::ContainerStatus> relisted_;
+  uint64_t relists_begun_ = 0;
+  uint64_t relist_done_ = 0;
   std::unique_ptr<asio::steady_timer> stop_wait_;
   bool stopping_ = false;
   int tasks_ = 0;
