@@ -394,6 +394,23 @@ TEST_F(KubeletIntegrationTest, PodRemovedFromTheApiIsTornDown) {
   EXPECT_EQ(runtime_->removed_sandboxes, std::vector<std::string>{uid});
 }
 
+TEST_F(KubeletIntegrationTest, ContainersLostByARestartedRuntimeRunAgainInANewSandbox) {
+  start_kubelet();
+  const json created = create_pod("reboot", json::object());
+  const std::string uid = uid_of(created);
+  const json before = wait_for_pod("reboot", [this](const json& p) { return running_ready(p); });
+  // The runtime restarted (a rebooted node): it knows nothing any more.
+  runtime_->sandboxes.clear();
+  runtime_->containers.clear();
+  const json after = wait_for_pod("reboot", [this](const json& p) {
+    return container_status(p).value("restartCount", 0) == 1 && running_ready(p);
+  });
+  EXPECT_EQ(container_status(after)["lastState"]["terminated"].value("reason", ""), "ContainerStatusUnknown");
+  ASSERT_EQ(runtime_->sandboxes.count(uid), 1u);
+  EXPECT_EQ(after["status"].value("podIP", ""), runtime_->sandboxes.at(uid).ip);
+  EXPECT_NE(after["status"].value("podIP", ""), before["status"].value("podIP", ""));
+}
+
 TEST_F(KubeletIntegrationTest, RestartedKubeletAdoptsRunningContainersAndRemovesOrphans) {
   start_kubelet();
   const json created = create_pod("keep", json::object());
