@@ -96,7 +96,8 @@ std::optional<ProbeSpec> parse_probe(const json& container, ProbeKind kind, doub
 ProbeState::ProbeState(ProbeKind kind, int success_threshold, int failure_threshold)
     : success_threshold_(std::max(1, success_threshold)),
       failure_threshold_(std::max(1, failure_threshold)),
-      result_(kind == ProbeKind::kLiveness) {}
+      result_(kind == ProbeKind::kStartup ? std::nullopt
+                                          : std::optional<bool>(kind == ProbeKind::kLiveness)) {}
 
 bool ProbeState::record(bool success) {
   if (last_ && *last_ == success) {
@@ -105,7 +106,7 @@ bool ProbeState::record(bool success) {
     last_ = success;
     run_ = 1;
   }
-  const bool before = result_;
+  const std::optional<bool> before = result_;
   if (success && run_ >= success_threshold_) result_ = true;
   if (!success && run_ >= failure_threshold_) result_ = false;
   return before != result_;

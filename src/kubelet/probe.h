@@ -43,20 +43,20 @@ std::optional<ProbeSpec> parse_probe(const nlohmann::json& container, ProbeKind 
 
 class ProbeState {
  public:
-  // Readiness starts failed, liveness succeeded, startup failed (upstream
-  // worker.go initialValue).
+  // Readiness starts failed, liveness succeeded, startup unknown (upstream
+  // worker.go initialValue): its first failure verdict is a change too.
   ProbeState(ProbeKind kind, int success_threshold, int failure_threshold);
 
   // Records one probe outcome; true when the result changed.
   bool record(bool success);
-  bool result() const { return result_; }
+  bool result() const { return result_.value_or(false); }
   // Seeds the result (an adopted container keeps the readiness its status had).
   void set(bool result) { result_ = result; }
 
  private:
   int success_threshold_;
   int failure_threshold_;
-  bool result_;
+  std::optional<bool> result_;
   std::optional<bool> last_;
   int run_ = 0;
 };

@@ -457,6 +457,30 @@ TEST_F(KubeletIntegrationTest, ProbesDriveReadinessAndLivenessRestarts) {
   wait_for_pod("probed", [this](const json& p) { return running_ready(p); });
 }
 
+TEST_F(KubeletIntegrationTest, StartupProbeHoldsReadinessAndRestartsAContainerThatNeverStarts) {
+  runtime_->exec_fails = true;
+  start_kubelet();
+  json overrides = json::object();
+  json container = json::object();
+  container["name"] = "app";
+  container["image"] = "shakeout/app:1";
+  container["startupProbe"] = {
+      {"exec", {{"command", json::array({"true"})}}}, {"periodSeconds", 1}, {"failureThreshold", 3}};
+  overrides["containers"] = json::array({container});
+  create_pod("slow-start", overrides);
+  json pod = wait_for_pod("slow-start", [](const json& p) {
+    return p.contains("status") && p["status"].value("phase", "") == "Running";
+  });
+  EXPECT_FALSE(container_status(pod).value("started", true));
+  EXPECT_FALSE(condition_is(pod, "Ready", "True"));
+  pod = wait_for_pod("slow-start",
+                     [](const json& p) { return container_status(p).value("restartCount", 0) >= 1; });
+  EXPECT_TRUE(has_event("slow-start", "Unhealthy"));
+  runtime_->exec_fails = false;
+  pod = wait_for_pod("slow-start", [this](const json& p) { return running_ready(p); });
+  EXPECT_TRUE(container_status(pod).value("started", false));
+}
+
 TEST_F(KubeletIntegrationTest, HttpGetReadinessAndTcpSocketLivenessProbesReachTheirTarget) {
   // The pod's "server": answers the readiness path 200 or 503 as the test says.
   bool healthy = false;

@@ -199,6 +199,12 @@ TEST(KubeletProbe, ResultFlipsOnlyAfterThresholdConsecutiveResults) {
   EXPECT_TRUE(readiness.record(false));  // 3 in a row
   EXPECT_FALSE(readiness.result());
 
+  ProbeState startup(ProbeKind::kStartup, 1, 2);
+  EXPECT_FALSE(startup.result());
+  EXPECT_FALSE(startup.record(false));
+  EXPECT_TRUE(startup.record(false));  // unknown -> failed is a verdict: kill
+  EXPECT_FALSE(startup.result());
+
   ProbeState liveness(ProbeKind::kLiveness, 1, 1);
   EXPECT_TRUE(liveness.result());
   EXPECT_TRUE(liveness.record(false));
