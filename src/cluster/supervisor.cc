@@ -116,12 +116,12 @@ Status create_parent_dir(const std::filesystem::path& file) {
 // execvp's PATH search, done before fork because execvp may allocate, which
 // is not async-signal-safe. Uses the PATH the child will see.
 Result<std::string> resolve_program(const std::string& name, const std::map<std::string, std::string>& env,
-                                    bool spec_inherits) {
+                                    bool inherit_path) {
   if (name.find('/') != std::string::npos) return name;
   std::string search_path = kDefaultPath;
   if (const auto it = env.find("PATH"); it != env.end()) {
     search_path = it->second;
-  } else if (const char* inherited = spec_inherits ? std::getenv("PATH") : nullptr) {
+  } else if (const char* inherited = inherit_path ? std::getenv("PATH") : nullptr) {
     search_path = inherited;
   }
   std::string_view rest = search_path;

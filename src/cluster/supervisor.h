@@ -56,7 +56,6 @@ struct ProcessSpec {
   std::string name;                        // unique within a supervisor: "etcd-1"
   std::vector<std::string> argv;           // argv[0]: a path, or a name looked up in PATH
   std::map<std::string, std::string> env;  // added to (or replacing in) the inherited environment
-  bool inherit_environment = true;         // false: `env` is the whole environment (containers)
   std::filesystem::path log_file;          // stdout+stderr, appended
   std::filesystem::path working_dir;       // empty = inherit
   Millis stop_grace{2000};
@@ -69,6 +68,8 @@ struct ProcessSpec {
   Millis restart_backoff{10000};
   Millis restart_backoff_max{300000};
   Millis restart_backoff_reset{600000};
+  // false: `env` is the whole environment, nothing inherited (containers).
+  bool inherit_environment = true;
 };
 
 struct ExitStatus {

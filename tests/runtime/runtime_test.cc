@@ -226,6 +226,43 @@ TEST_F(RuntimeTest, LogsTailAndFollowUntilTheContainerExits) {
   EXPECT_EQ(http("GET", node_ip_, runtime::kRuntimePort, "/v1/containers/nope/logs")->status, 404U);
 }
 
+TEST_F(RuntimeTest, FollowSurvivesAClientLeavingAndEndsWhenTheContainerGoes) {
+  start_runtime(15);
+  const auto pod = sandbox("follow");
+  const auto container =
+      start(command_config(pod, "talker", {"/bin/sh", "-c", "echo first; exec sleep 300"}));
+  net::HttpRequest request;
+  request.target = "/v1/containers/" + container.id + "/logs?follow=true";
+  net::Endpoint endpoint;
+  endpoint.host = node_ip_;
+  endpoint.port = static_cast<uint16_t>(runtime::kRuntimePort);
+  auto read_until = [&](net::HttpStream& stream, const std::string& needle) {
+    std::string seen;
+    while (seen.find(needle) == std::string::npos) {
+      auto piece = run(stream.read_piece(20000ms));
+      if (!piece.ok() || !piece->has_value()) return false;
+      seen += **piece;
+    }
+    return true;
+  };
+  {
+    auto leaving = run(http_.open_stream(endpoint, request, 10000ms));
+    ASSERT_TRUE(leaving.ok()) << leaving.error().message;
+    ASSERT_TRUE(read_until(**leaving, "first\n"));
+  }  // the client leaves mid-stream
+  auto staying = run(http_.open_stream(endpoint, request, 10000ms));
+  ASSERT_TRUE(staying.ok()) << staying.error().message;
+  ASSERT_TRUE(read_until(**staying, "first\n"));
+  ASSERT_TRUE(run(client_->remove_container(container.id)).ok());
+  bool ended = false;
+  while (!ended) {
+    auto piece = run((*staying)->read_piece(20000ms));
+    ASSERT_TRUE(piece.ok()) << piece.error().message;
+    ended = !piece->has_value();
+  }
+  EXPECT_EQ(http("GET", node_ip_, runtime::kRuntimePort, "/healthz")->status, 200U);
+}
+
 TEST_F(RuntimeTest, ExecRunsInTheContainersEnvironmentWithATimeout) {
   start_runtime(4);
   const auto pod = sandbox("exec");
