@@ -198,12 +198,15 @@ class NodeE2eTest : public ::testing::Test {
     return e;
   }
 
-  // GET `path` from ip:port; the body of a 200, else nullopt.
+  // GET `path` from ip:port on a connection of its own (so the dataplane
+  // picks an endpoint for it); the body of a 200, else nullopt.
   std::optional<std::string> http_get(const std::string& ip, int port, const std::string& path) {
     net::HttpRequest request;
     request.target = path;
-    request.headers.emplace_back("Connection", "close");
-    auto response = run(http_->request(endpoint(ip, port), std::move(request), Millis(2000)));
+    net::HttpClientConfig config;
+    config.connect_timeout = 1000ms;
+    net::HttpClient http(io_.get_executor(), config);
+    auto response = run(http.request(endpoint(ip, port), std::move(request), Millis(2000)));
     if (!response.ok() || response->status != 200) return std::nullopt;
     return response->body;
   }
