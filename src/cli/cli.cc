@@ -115,6 +115,10 @@ int run(int argc, char** argv) {
   status_cmd->add_option("--name", status_name, "show this cluster in detail");
   status_cmd->add_flag("--json", status_json, "print cluster.json records");
 
+  std::string kubeconfig_name = "shakeout";
+  auto* kubeconfig_cmd =
+      app.add_subcommand("kubeconfig", "Print the path of a running cluster's kubeconfig (for KUBECONFIG=)");
+  kubeconfig_cmd->add_option("--name", kubeconfig_name, "cluster name")->capture_default_str();
   app.add_subcommand("version", "Print the version");
 
   // Roles: one per component process, started by the supervisor.
@@ -372,6 +376,7 @@ int run(int argc, char** argv) {
   for (auto& role : roles)
     if (*role.command) return role.run();
   if (*status_cmd) return status(root, status_name, status_json);
+  if (*kubeconfig_cmd) return kubeconfig(root, kubeconfig_name);
   std::printf("shakeout %s\n", kVersion);
   return kExitOk;
 }

@@ -114,6 +114,28 @@ int down(const std::filesystem::path& root, const std::string& name, bool all) {
   return code;
 }
 
+int kubeconfig(const std::filesystem::path& root, const std::string& name) {
+  auto clusters = cluster::list_clusters(root);
+  std::erase_if(clusters, [&](const auto& c) { return c.name != name; });
+  if (clusters.empty() || !clusters.front().record) {
+    std::fprintf(stderr, "shakeout: error: no cluster named \"%s\"\n", name.c_str());
+    return kExitUsage;
+  }
+  if (!clusters.front().supervisor_alive) {
+    std::fprintf(stderr,
+                 "shakeout: error: cluster \"%s\" is stale (its supervisor is gone); see 'shakeout down'\n",
+                 name.c_str());
+    return kExitUsage;
+  }
+  const auto path = std::filesystem::path(clusters.front().record->run_dir) / "kubeconfig";
+  if (!std::filesystem::exists(path)) {
+    std::fprintf(stderr, "shakeout: error: cluster \"%s\" has no kubeconfig (no apiserver)\n", name.c_str());
+    return kExitUsage;
+  }
+  std::printf("%s\n", path.c_str());
+  return kExitOk;
+}
+
 int status(const std::filesystem::path& root, const std::string& name, bool json) {
   auto clusters = cluster::list_clusters(root);
   if (!name.empty()) {

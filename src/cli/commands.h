@@ -28,6 +28,8 @@ struct UpOptions {
 int up(const UpOptions& options);
 int down(const std::filesystem::path& root, const std::string& name, bool all);
 int status(const std::filesystem::path& root, const std::string& name, bool json);
+// Prints the path of a running cluster's kubeconfig; 2 if there is none.
+int kubeconfig(const std::filesystem::path& root, const std::string& name);
 
 // Flag helpers for the role commands; each prints one line and returns false
 // on bad input. read_token_file: the first line of `path` becomes `token`

@@ -102,7 +102,8 @@ std::string summary(Cluster& cluster, Millis boot_time, const std::string& leade
                       fmt::format("http://{}/metrics", cluster.scheduler_endpoint(i).to_string()));
   }
   for (const auto& node : cluster.record().nodes) {
-    rows.emplace_back(node.name, fmt::format("node IP {:<18} pod CIDR {}", node.ip, node.pod_cidr));
+    rows.emplace_back(node.name, fmt::format("node IP {:<18} pod CIDR {:<18} kubelet :{}", node.ip,
+                                             node.pod_cidr, cluster::AddressPlan::kKubeletPort));
   }
   std::size_t width = 12;
   for (const auto& row : rows) width = std::max(width, row.first.size());
@@ -111,7 +112,8 @@ std::string summary(Cluster& cluster, Millis boot_time, const std::string& leade
   out += fmt::format("  etcdctl --endpoints={} endpoint status -w table\n",
                      fmt::join(cluster.etcd().client_urls(), ","));
   if (!apiservers.empty()) {
-    out += fmt::format("  kubectl --kubeconfig {} api-resources\n", cluster.kubeconfig_path().string());
+    out += fmt::format("  kubeconfig {}\n", cluster.kubeconfig_path().string());
+    out += fmt::format("  kubectl --kubeconfig {} get nodes -o wide\n", cluster.kubeconfig_path().string());
   }
   return out;
 }

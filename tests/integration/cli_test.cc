@@ -60,6 +60,9 @@ TEST_F(CliTest, BadFlagsExit2WithOneLineAndStartNothing) {
       {"frobnicate"},
       {},
       {"down", "--all", "--name", "x"},
+      {"kubeconfig", "--name", "no-such-cluster"},
+      {"kubelet", "--hostname-override", "node-1"},
+      {"proxy", "--master", "http://127.0.0.1:1", "--hostname-override", "n", "--runtime-endpoint", "bogus"},
   };
   // A root of its own: a broken `--all` must not reach other tests' clusters,
   // and "nothing started" means nothing at all appears in it.
@@ -96,20 +99,36 @@ TEST_F(CliTest, UpDetachThenDownLeavesNothingBehind) {
 
   const auto rec = record();
   EXPECT_EQ(rec["state"], "ready");
-  // Three etcd members, the API server, a controller manager and a scheduler.
-  ASSERT_EQ(rec["processes"].size(), 6u);
+  // Three etcd members, the API server, a controller manager, a scheduler,
+  // and a runtime, kubelet and proxy per node.
+  ASSERT_EQ(rec["processes"].size(), 15u);
   EXPECT_EQ(rec["processes"][3]["name"], "apiserver-1");
   EXPECT_EQ(rec["processes"][4]["role"], "controller-manager");
   EXPECT_EQ(rec["processes"][5]["role"], "scheduler");
+  EXPECT_EQ(rec["processes"][6]["name"], "runtime-node-1");
+  EXPECT_EQ(rec["processes"][7]["role"], "kubelet");
+  EXPECT_EQ(rec["processes"][14]["name"], "proxy-node-3");
   const pid_t apiserver = rec["processes"][3]["pid"];
+  auto kubeconfig = run({"kubeconfig", "--name", name_});
+  EXPECT_EQ(kubeconfig.exit_code, 0) << kubeconfig.err;
+  EXPECT_EQ(kubeconfig.out, (run_dir() / "kubeconfig").string() + "\n");
+  EXPECT_NE(up.out.find((run_dir() / "kubeconfig").string()), std::string::npos) << up.out;
   auto kubectl =
       run_command({"kubectl", "--kubeconfig", (run_dir() / "kubeconfig").string(), "api-resources"}, {}, 60s);
   EXPECT_EQ(kubectl.exit_code, 0) << kubectl.err;
   EXPECT_NE(kubectl.out.find("deployments"), std::string::npos) << kubectl.out;
+  // `up` returned once every node was Ready.
+  auto nodes =
+      run_command({"kubectl", "--kubeconfig", (run_dir() / "kubeconfig").string(), "get", "nodes"}, {}, 60s);
+  EXPECT_EQ(nodes.exit_code, 0) << nodes.err;
+  EXPECT_EQ(std::count(nodes.out.begin(), nodes.out.end(), '\n'), 4) << nodes.out;  // header + 3
+  for (const char* node : {"node-1", "node-2", "node-3"}) {
+    EXPECT_NE(nodes.out.find(std::string(node) + "   Ready"), std::string::npos) << nodes.out;
+  }
   const pid_t supervisor = rec["supervisor"]["pid"];
   EXPECT_TRUE(process_running(supervisor));
-  // All six name the run dir (--token-auth-file, --token-file).
-  EXPECT_EQ(processes_matching(run_dir().string()).size(), 6u);
+  // All fifteen name the run dir (--token-auth-file, --token-file, --root).
+  EXPECT_EQ(processes_matching(run_dir().string()).size(), 15u);
 
   auto status = run({"status", "--name", name_});
   EXPECT_EQ(status.exit_code, 0);
@@ -172,8 +191,9 @@ TEST_F(CliTest, ForegroundUpStopsCleanlyOnCtrlC) {
     std::this_thread::sleep_for(20ms);
   }
   ASSERT_NE(output().find("Ctrl-C"), std::string::npos) << output();
-  // etcd-1, apiserver-1, controller-manager-1, scheduler-1
-  EXPECT_EQ(processes_matching(run_dir().string()).size(), 4u);
+  // etcd-1, apiserver-1, controller-manager-1, scheduler-1, and node-1's
+  // runtime, kubelet and proxy
+  EXPECT_EQ(processes_matching(run_dir().string()).size(), 7u);
 
   ::kill(pid, SIGINT);
   int status = 0;
@@ -190,8 +210,9 @@ TEST_F(CliTest, UpOfARunningNameFailsWithExit2AndLeavesTheFirstAlone) {
   EXPECT_EQ(again.exit_code, 2);
   EXPECT_NE(again.err.find("already running"), std::string::npos) << again.err;
   EXPECT_EQ(record()["state"], "ready");
-  // etcd-1, apiserver-1, controller-manager-1, scheduler-1
-  EXPECT_EQ(processes_matching(run_dir().string()).size(), 4u);
+  // etcd-1, apiserver-1, controller-manager-1, scheduler-1, and node-1's
+  // runtime, kubelet and proxy
+  EXPECT_EQ(processes_matching(run_dir().string()).size(), 7u);
 }
 
 }  // namespace

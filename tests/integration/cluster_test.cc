@@ -31,6 +31,7 @@ ClusterOptions test_options(const std::string& suffix, int members) {
   options.etcd_members = members;
   options.apiservers = 0;  // etcd-focused tests; ApiServerBootsAfterEtcd... adds one
   options.nodes = 2;
+  options.node_components = false;  // these tests play the nodes (node_e2e_test runs them)
   return options;
 }
 

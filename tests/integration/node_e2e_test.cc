@@ -5,9 +5,12 @@
 // API and each node runtime's local API. Waits are generous; nothing is
 // asserted on timing beyond what a behaviour means (a grace period).
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
 
@@ -287,7 +290,9 @@ class NodeE2eTest : public ::testing::Test {
 };
 
 TEST_F(NodeE2eTest, ADeploymentAndItsServiceServeThroughEveryNodeAndScale) {
-  ASSERT_NO_FATAL_FAILURE(apply_web(3));
+  // The README's example, as a user would apply it.
+  auto applied = kubectl({"apply", "-f", std::string(SHAKEOUT_SOURCE_DIR) + "/examples/web.yaml"});
+  ASSERT_EQ(applied.exit_code, 0) << applied.out << applied.err;
   ASSERT_TRUE(wait_for([&] { return ready_web_pods().size() == 3; }, 60s))
       << kubectl({"get", "pods", "-o", "wide"}).out;
   std::set<std::string> nodes;
@@ -508,6 +513,89 @@ TEST_F(NodeE2eTest, ReadinessFailureLeavesTheEndpointsAndTerminationHonoursTheGr
   ASSERT_EQ(kubectl({"delete", "pod", other, "--wait=false"}).exit_code, 0);
   EXPECT_TRUE(wait_for([&] { return !shakeout::testing::process_running(graceful->pid); }, 3000ms))
       << "a graceful app should not need the 5 s grace period";
+}
+
+// `shakeout up` SIGKILLed with pods running: every component and every pod
+// goes with it (PR_SET_PDEATHSIG from the supervisor to the runtime, and from
+// the runtime to its containers), and `down` then removes the stale dir.
+TEST(NodeTeardownTest, ASigkilledSupervisorTakesEveryProcessPodsIncluded) {
+  // The tests' shared runtime root: subnets are leased under it, so a
+  // private root could take a subnet another test holds.
+  const std::filesystem::path root_path(std::getenv("SHAKEOUT_RUNTIME_DIR"));
+  shakeout::testing::TempDir scratch("shakeout-e2e");
+  const std::string name = fmt::format("sigkill-{}", ::getpid());
+  const auto run_dir = root_path / "clusters" / name;
+  const auto out_file = scratch.path() / "up.out";
+  const pid_t up = ::fork();
+  if (up == 0) {
+    const int fd = ::open(out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ::dup2(fd, STDOUT_FILENO);
+    ::dup2(fd, STDERR_FILENO);
+    const std::string binary = shakeout::testing::shakeout_binary();
+    ::execl(binary.c_str(), "shakeout", "up", "--name", name.c_str(), "--nodes", "2", nullptr);
+    ::_exit(127);
+  }
+  auto output = [&] {
+    std::ifstream in(out_file);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  auto kill_up = [&] {
+    ::kill(up, SIGKILL);
+    ::waitpid(up, nullptr, 0);
+  };
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (output().find("Ctrl-C") == std::string::npos && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(20ms);
+  if (output().find("Ctrl-C") == std::string::npos) {
+    kill_up();
+    FAIL() << output();
+  }
+  const auto kubeconfig = (run_dir / "kubeconfig").string();
+  const auto manifest = scratch.path() / "web.yaml";
+  std::ofstream(manifest) << web_manifest(2, 30);
+  auto applied = shakeout::testing::run_command(
+      {"kubectl", "--kubeconfig", kubeconfig, "apply", "-f", manifest.string()}, {}, 30000ms);
+  if (applied.exit_code != 0) kill_up();
+  ASSERT_EQ(applied.exit_code, 0) << applied.err;
+
+  // The pods' processes, from each node runtime's local API.
+  std::ifstream record_file(run_dir / "cluster.json");
+  const json record = json::parse(record_file);
+  std::vector<pid_t> components;
+  for (const auto& process : record["processes"]) components.push_back(process.value("pid", 0));
+  asio::io_context io;
+  std::vector<pid_t> pods;
+  const auto pods_deadline = std::chrono::steady_clock::now() + 60s;
+  while (pods.size() < 2 && std::chrono::steady_clock::now() < pods_deadline) {
+    pods.clear();
+    for (const auto& node : record["nodes"]) {
+      auto runtime = runtime::make_runtime_client(
+          io.get_executor(), fmt::format("http://{}:{}", node.value("ip", ""), runtime::kRuntimePort));
+      auto listed = run_blocking(io, runtime->list_containers(""));
+      if (!listed.ok()) continue;
+      for (const auto& container : *listed)
+        if (container.state == runtime::ContainerState::kRunning) pods.push_back(container.pid);
+    }
+    if (pods.size() < 2) std::this_thread::sleep_for(50ms);
+  }
+  if (pods.size() < 2) kill_up();
+  ASSERT_EQ(pods.size(), 2u);
+
+  kill_up();
+  EXPECT_TRUE(shakeout::testing::wait_no_processes_matching(run_dir.string(), 10000ms).empty());
+  // A process still exiting has lost its command line but is not a zombie
+  // yet: wait for each pid itself.
+  components.insert(components.end(), pods.begin(), pods.end());
+  for (pid_t pid : components) {
+    const auto gone_by = std::chrono::steady_clock::now() + 10s;
+    while (shakeout::testing::process_running(pid) && std::chrono::steady_clock::now() < gone_by)
+      std::this_thread::sleep_for(20ms);
+    EXPECT_FALSE(shakeout::testing::process_running(pid)) << "pid " << pid << " outlived the supervisor";
+  }
+  auto down = shakeout::testing::run_command({shakeout::testing::shakeout_binary(), "down", "--name", name},
+                                             {}, 30000ms);
+  EXPECT_EQ(down.exit_code, 0) << down.err;
+  EXPECT_FALSE(std::filesystem::exists(run_dir));
 }
 
 }  // namespace
