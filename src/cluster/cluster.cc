@@ -398,7 +398,8 @@ Status Cluster::launch_node(int node) {
 
 Status Cluster::start_node_component(const std::string& role, int node) {
   if (node < 1 || node > options_.nodes)
-    return make_error(ErrorCode::kInvalidArgument, fmt::format("no node {} (nodes: {})", node, options_.nodes));
+    return make_error(ErrorCode::kInvalidArgument,
+                      fmt::format("no node {} (nodes: {})", node, options_.nodes));
   if (role != "runtime" && role != "kubelet" && role != "proxy")
     return make_error(ErrorCode::kInvalidArgument, fmt::format("no node component {:?}", role));
   auto started = supervisor_.start(node_spec(role, node));
