@@ -10,7 +10,7 @@
 #include "cluster/cluster.h"
 #include "common/clock.h"
 
-namespace CLI {
+namespace CLI {  // NOLINT(readability-identifier-naming): CLI11's namespace
 class App;
 }  // namespace CLI
 

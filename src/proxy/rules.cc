@@ -1,5 +1,7 @@
 #include "proxy/rules.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <map>
 #include <set>
@@ -91,7 +93,7 @@ std::vector<runtime::ServiceRule> compute_rules(const std::vector<json>& service
       runtime::ServiceRule rule;
       const std::string port_name = port_key(port);
       const int number = port.value("port", 0);
-      rule.name = ns + "/" + name + ":" + (port_name.empty() ? std::to_string(number) : port_name);
+      rule.name = fmt::format("{}/{}:{}", ns, name, port_name.empty() ? std::to_string(number) : port_name);
       rule.cluster_ip = cluster_ip;
       rule.port = number;
       rule.node_port = node_ports ? port.value("nodePort", 0) : 0;
