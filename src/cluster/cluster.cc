@@ -167,10 +167,8 @@ asio::awaitable<Status> Cluster::start() {
   if (auto apiservers = co_await start_apiservers(); !apiservers) co_return apiservers;
   if (auto control_plane = co_await start_control_plane(); !control_plane) co_return control_plane;
   if (options_.node_components && options_.apiservers > 0) {
-    // Every node boots at once; then each must turn Ready.
-    for (int k = 1; k <= options_.nodes; ++k)
-      if (auto launched = launch_node(k); !launched) co_return launched;
-    write_record("starting");
+    // The nodes were launched with the controller managers and schedulers;
+    // each must now turn Ready.
     for (int k = 1; k <= options_.nodes; ++k)
       if (auto ready = co_await wait_node_ready(k); !ready) co_return ready;
   }
@@ -460,8 +458,10 @@ asio::awaitable<Status> Cluster::wait_node_ready(int node) {
   co_return Status{};
 }
 
-// Controller managers and schedulers start together once the apiservers are
-// ready; each is ready when its /healthz answers 200 (leader or standby).
+// Controller managers, schedulers and every node start together once the
+// apiservers are ready; a controller manager or scheduler is ready when its
+// /healthz answers 200 (leader or standby).
+
 asio::awaitable<Status> Cluster::start_control_plane() {
   if (options_.apiservers == 0) co_return Status{};
   std::vector<std::pair<std::string, net::Endpoint>> started;
@@ -475,6 +475,11 @@ asio::awaitable<Status> Cluster::start_control_plane() {
     if (auto ok = supervisor_.start(spec); !ok) co_return ok;
     started.emplace_back(spec.name, scheduler_endpoint(i));
   }
+  // Every node boots at once, alongside them: a kubelet registers its Node
+  // whether or not the controllers are up yet, as on a real cluster.
+  if (options_.node_components)
+    for (int k = 1; k <= options_.nodes; ++k)
+      if (auto launched = launch_node(k); !launched) co_return launched;
   write_record("starting");
   for (const auto& [name, endpoint] : started) {
     auto ready = co_await wait_healthy(name, endpoint, "/healthz");
