@@ -7,21 +7,22 @@
 #include <set>
 #include <tuple>
 
+#include "api/fields.h"
+
 namespace shakeout::proxy {
 namespace {
 
 using json = nlohmann::json;
 
-// j[key] when it is an object, else an empty object (absent or null).
+// j[key] when it is an object (an array), else an empty one.
 json object_at(const json& j, const char* key) {
-  auto found = j.find(key);
-  return found != j.end() && found->is_object() ? *found : json::object();
+  const json& value = api::field(j, key);
+  return value.is_object() ? value : json::object();
 }
 
-// j[key] when it is an array, else an empty array.
 json array_at(const json& j, const char* key) {
-  auto found = j.find(key);
-  return found != j.end() && found->is_array() ? *found : json::array();
+  const json& value = api::field(j, key);
+  return value.is_array() ? value : json::array();
 }
 
 std::string port_key(const json& port) {

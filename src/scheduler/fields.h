@@ -1,26 +1,11 @@
 #pragma once
-// Reading fields of API objects that may be missing or of the wrong type
-// without throwing: the scheduler reads whatever the API server stored.
+// The scheduler reads API objects through api/fields.h.
 
-#include <nlohmann/json.hpp>
-
-#include <string>
-#include <string_view>
+#include "api/fields.h"
 
 namespace shakeout::scheduler {
 
-// object[key], or a null json when `object` is no object or lacks `key`.
-inline const nlohmann::json& field(const nlohmann::json& object, std::string_view key) {
-  static const nlohmann::json kNull;
-  if (!object.is_object()) return kNull;
-  auto it = object.find(key);
-  return it == object.end() ? kNull : *it;
-}
-
-// object[key] as a string, or "" when absent or not a string.
-inline std::string string_field(const nlohmann::json& object, std::string_view key) {
-  const auto& value = field(object, key);
-  return value.is_string() ? value.get<std::string>() : std::string();
-}
+using api::field;
+using api::string_field;
 
 }  // namespace shakeout::scheduler
