@@ -475,8 +475,8 @@ TEST_F(NodeE2eTest, ACrashedNodesPodsAreEvictedAndReplacedElsewhere) {
 }
 
 TEST_F(NodeE2eTest, ReadinessFailureLeavesTheEndpointsAndTerminationHonoursTheGracePeriod) {
-  // Grace 100 s, 5 s under the fast profile's 0.05.
-  ASSERT_NO_FATAL_FAILURE(apply_web(2, 100));
+  // Grace 200 s, 10 s under the fast profile's 0.05 (room for a loaded machine).
+  ASSERT_NO_FATAL_FAILURE(apply_web(2, 200));
   ASSERT_TRUE(wait_for([&] { return ready_web_pods().size() == 2 && endpoint_pods().size() == 2; }, 60s));
   const auto pods = ready_web_pods();
   const std::string name = pods[0]["metadata"]["name"];
@@ -501,7 +501,7 @@ TEST_F(NodeE2eTest, ReadinessFailureLeavesTheEndpointsAndTerminationHonoursTheGr
   ASSERT_TRUE(stubborn);
   ASSERT_EQ(kubectl({"delete", "pod", name, "--wait=false"}).exit_code, 0);
   shakeout::testing::pump(
-      io_, [] { return false; }, 2500ms);
+      io_, [] { return false; }, 4000ms);
   EXPECT_TRUE(shakeout::testing::process_running(stubborn->pid)) << "killed before the grace period";
   EXPECT_TRUE(wait_for([&] { return !shakeout::testing::process_running(stubborn->pid); }, 30s));
   ASSERT_TRUE(wait_for([&] { return !get(res("", "pods"), "default", name).is_object(); }, 30s));
@@ -511,8 +511,8 @@ TEST_F(NodeE2eTest, ReadinessFailureLeavesTheEndpointsAndTerminationHonoursTheGr
   auto graceful = container_of(pods[1]);
   ASSERT_TRUE(graceful);
   ASSERT_EQ(kubectl({"delete", "pod", other, "--wait=false"}).exit_code, 0);
-  EXPECT_TRUE(wait_for([&] { return !shakeout::testing::process_running(graceful->pid); }, 3000ms))
-      << "a graceful app should not need the 5 s grace period";
+  EXPECT_TRUE(wait_for([&] { return !shakeout::testing::process_running(graceful->pid); }, 6000ms))
+      << "a graceful app should not need the 10 s grace period";
 }
 
 // `shakeout up` SIGKILLed with pods running: every component and every pod
