@@ -164,7 +164,7 @@ asio::awaitable<void> Proxy::sync_loop() {
     // Bounded frequency: no two attempts closer than min_sync_period.
     const bool allowed = !last_attempt || now - *last_attempt >= options_.min_sync_period;
     const bool full_due = !last_full || now - *last_full >= options_.sync_period;
-    Millis wait = options_.sync_period;
+    // (No continue across a co_await: g++ 12 miscompiled that in coroutines.)
     if (synced && allowed && (dirty_ || full_due)) {
       dirty_ = false;
       last_attempt = now;
@@ -173,18 +173,19 @@ asio::awaitable<void> Proxy::sync_loop() {
       } else {
         dirty_ = true;  // retried after min_sync_period
       }
-      continue;
+    } else {
+      Millis wait = options_.sync_period;
+      if (!synced) {
+        wait = Millis(20);
+      } else if (!allowed && (dirty_ || full_due)) {
+        wait = std::chrono::duration_cast<Millis>(*last_attempt + options_.min_sync_period - now) + Millis(1);
+      } else if (last_full) {
+        wait = std::chrono::duration_cast<Millis>(*last_full + options_.sync_period - now) + Millis(1);
+      }
+      wake_.expires_after(std::max(wait, Millis(1)));
+      boost::system::error_code ignored;
+      co_await wake_.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
     }
-    if (!synced) {
-      wait = Millis(20);
-    } else if (!allowed && (dirty_ || full_due)) {
-      wait = std::chrono::duration_cast<Millis>(*last_attempt + options_.min_sync_period - now) + Millis(1);
-    } else if (last_full) {
-      wait = std::chrono::duration_cast<Millis>(*last_full + options_.sync_period - now) + Millis(1);
-    }
-    wake_.expires_after(std::max(wait, Millis(1)));
-    boost::system::error_code ignored;
-    co_await wake_.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
   }
 }
 
