@@ -99,17 +99,16 @@ asio::awaitable<void> pump(std::shared_ptr<Connection> connection, bool client_t
     boost::system::error_code error;
     const std::size_t n =
         co_await from.async_read_some(asio::buffer(buffer), asio::redirect_error(asio::use_awaitable, error));
+    boost::system::error_code write_error;
     if (n > 0) {
-      boost::system::error_code write_error;
       co_await asio::async_write(to, asio::buffer(buffer.data(), n),
                                  asio::redirect_error(asio::use_awaitable, write_error));
-      if (write_error) {
-        connection->close();
-        running = false;
-        continue;
-      }
     }
-    if (error == asio::error::eof) {
+    // (No continue after a co_await: g++ 12 miscompiled that in coroutines.)
+    if (write_error) {
+      connection->close();
+      running = false;
+    } else if (error == asio::error::eof) {
       boost::system::error_code ignored;
       to.shutdown(tcp::socket::shutdown_send, ignored);
       running = false;
@@ -212,15 +211,17 @@ struct Dataplane::Impl : std::enable_shared_from_this<Impl> {
       boost::system::error_code error;
       tcp::socket socket =
           co_await listener->acceptor.async_accept(asio::redirect_error(asio::use_awaitable, error));
-      if (!listener->open) continue;
-      if (error) {
+      // (No continue after a co_await: g++ 12 miscompiled that in coroutines.)
+      if (!listener->open) {
+        // closed while accepting: the loop ends
+      } else if (error) {
         // EMFILE and the like: back off instead of spinning.
         log::warn(kLog, "accept on {}: {}", listener->spec.key(), error.message());
         asio::steady_timer pause(self->executor, Millis(100));
         co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, error));
-        continue;
+      } else {
+        asio::co_spawn(self->executor, forward(self, listener->rule, std::move(socket)), asio::detached);
       }
-      asio::co_spawn(self->executor, forward(self, listener->rule, std::move(socket)), asio::detached);
     }
   }
 

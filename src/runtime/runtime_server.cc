@@ -152,13 +152,14 @@ asio::awaitable<void> serve_logs(Runtime& runtime, std::string id, net::ServerRe
     if (!data.empty()) {
       if (auto written = co_await writer.write_chunk(std::move(data)); !written) co_return;
     }
+    // (No continue after a co_await: g++ 12 miscompiled that in coroutines.)
     if (exited || writer.closed()) {
       running = false;
-      continue;
+    } else {
+      timer.expires_after(kLogPollInterval);
+      boost::system::error_code ignored;
+      co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
     }
-    timer.expires_after(kLogPollInterval);
-    boost::system::error_code ignored;
-    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
   }
   if (!writer.closed()) (void)co_await writer.end_stream();
 }
