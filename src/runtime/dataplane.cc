@@ -105,14 +105,11 @@ asio::awaitable<void> pump(std::shared_ptr<Connection> connection, bool client_t
                                  asio::redirect_error(asio::use_awaitable, write_error));
     }
     // (No continue after a co_await: g++ 12 miscompiled that in coroutines.)
-    if (write_error) {
-      connection->close();
-      running = false;
-    } else if (error == asio::error::eof) {
+    if (!write_error && error == asio::error::eof) {
       boost::system::error_code ignored;
       to.shutdown(tcp::socket::shutdown_send, ignored);
       running = false;
-    } else if (error) {
+    } else if (write_error || error) {
       connection->close();
       running = false;
     }
