@@ -42,6 +42,18 @@ using json = nlohmann::json;
 
 constexpr int kNodes = 3;
 
+// Under ASan + UBSan the fifteen-odd sanitized processes of a 3-node cluster
+// overload a 2-core machine: CI measured the controller manager and scheduler
+// missing the fast profile's 500 ms renew deadline over and over (exit 1,
+// CrashLoopBackOff), so nothing converged. The fixture's tests then run only
+// in the plain build; the node components' own tests (runtime, kubelet, app,
+// proxy) and NodeTeardownTest run under the sanitizers too.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+
 const api::ResourceInfo& res(const char* group, const char* plural) {
   return *api::ResourceRegistry::builtin().by_plural(group, plural);
 }
@@ -96,6 +108,7 @@ bool pod_ready(const json& pod) {
 class NodeE2eTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    if (kSanitized) GTEST_SKIP() << "3-node e2e needs a non-sanitized build on 2 cores (see kSanitized)";
     auto options = shakeout::testing::api_cluster_options("e2e");
     options.nodes = kNodes;
     options.controller_managers = 1;
