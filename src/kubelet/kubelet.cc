@@ -19,6 +19,7 @@
 #include "api/event.h"
 #include "api/resource_registry.h"
 #include "client/client.h"
+#include "client/component.h"
 #include "client/informer.h"
 #include "common/async.h"
 #include "common/log.h"
@@ -36,7 +37,7 @@ using json = nlohmann::json;
 constexpr const char* kLog = "kubelet";
 
 const api::ResourceInfo& resource(std::string_view group, std::string_view plural) {
-  return *api::ResourceRegistry::builtin().by_plural(group, plural);
+  return client::builtin_resource(group, plural);
 }
 const api::ResourceInfo& pods_resource() {
   return resource("", "pods");
@@ -55,12 +56,8 @@ const api::ResourceInfo& leases_resource() {
 }
 
 client::Config client_config(const Options& options, Millis request_timeout) {
-  client::Config config;
-  for (const auto& url : options.master) config.servers.push_back(*net::parse_endpoint(url));
-  config.bearer_token = options.token;
-  config.request_timeout = request_timeout;
-  config.user_agent = "shakeout-kubelet/" + options.node_name;
-  return config;
+  return client::component_config(options.master, options.token, request_timeout,
+                                  "shakeout-kubelet/" + options.node_name);
 }
 
 std::string pod_key(const json& pod) {

@@ -13,6 +13,7 @@
 
 #include "api/resource_registry.h"
 #include "client/client.h"
+#include "client/component.h"
 #include "client/informer.h"
 #include "client/timers.h"
 #include "common/async.h"
@@ -25,19 +26,6 @@ namespace {
 
 using json = nlohmann::json;
 constexpr const char* kLog = "proxy";
-
-const api::ResourceInfo& resource(std::string_view group, std::string_view plural) {
-  return *api::ResourceRegistry::builtin().by_plural(group, plural);
-}
-
-client::Config client_config(const Options& options) {
-  client::Config config;
-  for (const auto& url : options.master) config.servers.push_back(*net::parse_endpoint(url));
-  config.bearer_token = options.token;
-  config.request_timeout = options.request_timeout;
-  config.user_agent = "shakeout-proxy";
-  return config;
-}
 
 net::ServerResponse text(unsigned status, std::string body) {
   net::ServerResponse response;
@@ -92,12 +80,14 @@ Proxy::Proxy(asio::any_io_executor executor, Options options,
       timers_(timers),
       random_(random),
       wake_(executor) {
-  client_ = std::make_unique<client::Client>(executor, client_config(options_));
+  client_ = std::make_unique<client::Client>(
+      executor,
+      client::component_config(options_.master, options_.token, options_.request_timeout, "shakeout-proxy"));
   client::InformerOptions informer;
-  services_ =
-      std::make_unique<client::Informer>(*client_, resource("", "services"), informer, timers_, random_);
-  slices_ = std::make_unique<client::Informer>(*client_, resource("discovery.k8s.io", "endpointslices"),
-                                               informer, timers_, random_);
+  services_ = std::make_unique<client::Informer>(*client_, client::builtin_resource("", "services"), informer,
+                                                 timers_, random_);
+  slices_ = std::make_unique<client::Informer>(
+      *client_, client::builtin_resource("discovery.k8s.io", "endpointslices"), informer, timers_, random_);
   client::EventHandlers handlers;
   handlers.on_add = [this](const json&) { changed(); };
   handlers.on_update = [this](const json& old_object, const json& new_object) {

@@ -20,6 +20,7 @@
 #include "api/resource_registry.h"
 #include "api/store.h"
 #include "client/client.h"
+#include "client/component.h"
 #include "client/informer.h"
 #include "client/leader_election.h"
 #include "client/timers.h"
@@ -37,7 +38,7 @@ using json = nlohmann::json;
 constexpr const char* kLog = "scheduler";
 
 const api::ResourceInfo& resource(std::string_view group, std::string_view plural) {
-  return *api::ResourceRegistry::builtin().by_plural(group, plural);
+  return client::builtin_resource(group, plural);
 }
 const api::ResourceInfo& pods_resource() {
   return resource("", "pods");
@@ -143,12 +144,7 @@ QueueOptions queue_options(const Options& options) {
 }
 
 client::Config client_config(const Options& options, Millis request_timeout) {
-  client::Config config;
-  for (const auto& url : options.master) config.servers.push_back(*net::parse_endpoint(url));
-  config.bearer_token = options.token;
-  config.request_timeout = request_timeout;
-  config.user_agent = "shakeout-scheduler";
-  return config;
+  return client::component_config(options.master, options.token, request_timeout, "shakeout-scheduler");
 }
 
 }  // namespace
