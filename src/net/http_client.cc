@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -16,6 +17,7 @@
 #include <boost/beast/http/write.hpp>
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <limits>
@@ -37,6 +39,15 @@ struct Connection {
   beast::tcp_stream stream;
   beast::flat_buffer buffer;
 };
+
+// An idle connection is usable while the server has sent nothing on it:
+// end of stream (it closed the connection, e.g. its idle timeout) or stray
+// bytes both mean it must not carry another request.
+bool still_open(Connection& connection) {
+  char byte = 0;
+  const ssize_t n = ::recv(connection.stream.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
 
 using RequestMessage = http::request<http::string_body>;
 
@@ -295,10 +306,13 @@ asio::awaitable<Result<std::unique_ptr<Connection>>> HttpClient::Impl::connect(c
 
 std::unique_ptr<Connection> HttpClient::Impl::take_idle(const Endpoint& endpoint) {
   auto it = idle_.find(endpoint.to_string());
-  if (it == idle_.end() || it->second.empty()) return nullptr;
-  auto connection = std::move(it->second.back());
-  it->second.pop_back();
-  return connection;
+  if (it == idle_.end()) return nullptr;
+  while (!it->second.empty()) {
+    auto connection = std::move(it->second.back());
+    it->second.pop_back();
+    if (still_open(*connection)) return connection;
+  }
+  return nullptr;
 }
 
 void HttpClient::Impl::put_idle(const Endpoint& endpoint, std::unique_ptr<Connection> connection) {
@@ -314,7 +328,9 @@ asio::awaitable<Result<HttpResponse>> HttpClient::Impl::request(Endpoint endpoin
   const Deadline deadline = std::chrono::steady_clock::now() + timeout;
   RequestMessage message = build_message(endpoint, request, config_.user_agent);
   for (bool first_attempt = true;; first_attempt = false) {
-    std::unique_ptr<Connection> connection = take_idle(endpoint);
+    // The retry takes a fresh connection: the other idle ones may have been
+    // closed by the same server at the same moment.
+    std::unique_ptr<Connection> connection = first_attempt ? take_idle(endpoint) : nullptr;
     const bool reused = connection != nullptr;
     if (!reused) {
       auto fresh = co_await connect(endpoint, deadline);

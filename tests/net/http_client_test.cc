@@ -196,6 +196,29 @@ TEST_F(HttpClientTest, PooledConnectionClosedByServerIsReplacedTransparently) {
   EXPECT_EQ(server_.accepted(), 2);
 }
 
+// The scheduler once failed a binding this way: its pool held several
+// connections the API server had closed for idleness, and the retry took
+// another of them.
+TEST_F(HttpClientTest, EveryPooledConnectionClosedByServerStillLeavesRequestsWorking) {
+  int done = 0;
+  for (int i = 0; i < 3; ++i) {  // three at once: three pooled connections
+    asio::co_spawn(
+        io_,
+        [](HttpClient& client, Endpoint endpoint, HttpRequest request, int& done) -> asio::awaitable<void> {
+          auto response = co_await client.request(endpoint, std::move(request), 5s);
+          if (response.ok()) ++done;
+        }(*client_, server_.endpoint(), post("/close-after", ""), done),
+        asio::detached);
+  }
+  for (int turns = 0; done < 3 && turns < 100000; ++turns) io_.run_one_for(10ms);
+  ASSERT_EQ(done, 3);
+  ASSERT_EQ(server_.accepted(), 3);
+  auto next = run_result(io_, client_->request(server_.endpoint(), post("/echo", "after"), 5s));
+  ASSERT_TRUE(next.ok()) << next.error().describe();
+  EXPECT_EQ(next->body, "POST after");
+  EXPECT_EQ(server_.accepted(), 4);  // the closed ones were seen closed, not tried
+}
+
 TEST_F(HttpClientTest, DeadlineOnSilentServerIsTimeout) {
   auto response = run_result(io_, client_->request(server_.endpoint(), post("/hang", ""), 200ms));
   ASSERT_FALSE(response.ok());
