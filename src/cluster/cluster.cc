@@ -266,7 +266,12 @@ ProcessSpec Cluster::control_plane_spec(const std::string& role, int index) cons
                ms("leader-elect-renew-deadline"),
                "--leader-elect-retry-period",
                ms("leader-elect-retry-period")};
-  if (!scheduler) {
+  if (scheduler) {
+    for (const char* name : {"pod-initial-backoff", "pod-max-backoff"}) {
+      spec.argv.push_back(fmt::format("--{}", name));
+      spec.argv.push_back(ms(name));
+    }
+  } else {
     // Pod GC's and the namespace controller's fixed periods (upstream
     // constants) follow the time scale.
     auto scaled = [&](int64_t upstream_ms) {

@@ -39,6 +39,8 @@ TEST(Profile, KubernetesUsesUpstreamDefaults) {
   EXPECT_EQ(p.duration("crashloop-backoff-initial"), 10s);
   EXPECT_EQ(p.duration("crashloop-backoff-max"), 300s);
   EXPECT_EQ(p.duration("crashloop-backoff-reset"), 600s);
+  EXPECT_EQ(p.duration("pod-initial-backoff"), 1s);
+  EXPECT_EQ(p.duration("pod-max-backoff"), 10s);
   EXPECT_EQ(p.duration("readiness-period"), 10s);
   EXPECT_EQ(p.count("readiness-failure-threshold"), 3);
   EXPECT_EQ(p.duration("termination-grace-period"), 30s);
@@ -53,6 +55,8 @@ TEST(Profile, FastScalesBy005WithFloors) {
   EXPECT_EQ(p.duration("node-monitor-grace-period"), 2500ms);
   EXPECT_EQ(p.duration("leader-elect-retry-period"), 100ms);
   EXPECT_EQ(p.duration("node-monitor-period"), 250ms);
+  EXPECT_EQ(p.duration("pod-initial-backoff"), 50ms);
+  EXPECT_EQ(p.duration("pod-max-backoff"), 500ms);
   // Floors: etcd heartbeat >= 10ms, election >= 100ms, any period >= 50ms.
   EXPECT_EQ(p.etcd_heartbeat(), 10ms);
   EXPECT_EQ(p.etcd_election_timeout(), 100ms);

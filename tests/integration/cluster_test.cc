@@ -7,6 +7,8 @@
 
 #include <boost/asio/detached.hpp>
 
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <set>
 #include <thread>
@@ -213,6 +215,21 @@ TEST_F(ClusterTest, ControlPlaneCreatesAndSchedulesAReplicaSetsPods) {
   for (const auto& p : cluster.record().processes) roles[p.name] = p.role;
   EXPECT_EQ(roles["controller-manager-1"], "controller-manager");
   EXPECT_EQ(roles["scheduler-1"], "scheduler");
+  {
+    // The scheduler's retry backoff follows the profile (1 s upstream, 50 ms fast).
+    std::ifstream file("/proc/" + std::to_string(cluster.supervisor().info("scheduler-1")->pid) + "/cmdline");
+    std::string args((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+    EXPECT_NE(args.find(std::string("--pod-initial-backoff\0"
+                                    "50ms",
+                                    26)),
+              std::string::npos)
+        << args;
+    EXPECT_NE(args.find(std::string("--pod-max-backoff\0"
+                                    "500ms",
+                                    23)),
+              std::string::npos)
+        << args;
+  }
 
   client::Config config;
   auto servers = client::parse_servers(cluster.apiserver_urls().front());
