@@ -154,7 +154,8 @@ def main():
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    runtime = tempfile.mkdtemp(prefix="shakeout-bench-")
+    # Under /dev/shm, where shakeout puts its runtime root by default.
+    runtime = tempfile.mkdtemp(prefix="shakeout-bench-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
     env = dict(os.environ, SHAKEOUT_RUNTIME_DIR=runtime)
     name = f"bench-api-{os.getpid()}"
     # The API server alone: no controller manager or scheduler writing

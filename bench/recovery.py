@@ -158,7 +158,8 @@ def main():
     parser.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "recovery.json"))
     args = parser.parse_args()
 
-    runtime = tempfile.mkdtemp(prefix="shakeout-bench-")
+    # Under /dev/shm, where shakeout puts its runtime root by default.
+    runtime = tempfile.mkdtemp(prefix="shakeout-bench-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
     env = dict(os.environ, SHAKEOUT_RUNTIME_DIR=runtime)
     name = f"bench-recovery-{os.getpid()}"
     up = subprocess.run([args.binary, "up", "--detach", "--name", name, "--nodes", "3"], env=env,
