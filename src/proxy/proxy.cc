@@ -122,6 +122,12 @@ void Proxy::changed() {
   wake_.cancel();
 }
 
+bool Proxy::unchanged() const {
+  const auto rules =
+      compute_rules(services_->store().list(), slices_->store().list(), dataplane_mode(options_.proxy_mode));
+  return same_rules(rules, programmed_);
+}
+
 asio::awaitable<bool> Proxy::sync() {
   std::vector<json> services = services_->store().list();
   std::vector<json> slices = slices_->store().list();
@@ -154,6 +160,13 @@ asio::awaitable<void> Proxy::sync_loop() {
     // Bounded frequency: no two attempts closer than min_sync_period.
     const bool allowed = !last_attempt || now - *last_attempt >= options_.min_sync_period;
     const bool full_due = !last_full || now - *last_full >= options_.sync_period;
+    // A change that leaves the rules as programmed (say a not-ready endpoint
+    // added) needs no write, so it does not use up the min-sync-period: the
+    // change after it goes out at once.
+    if (synced && dirty_ && !full_due && unchanged()) {
+      dirty_ = false;
+      ++counters_.unchanged_total;
+    }
     // (No continue across a co_await: g++ 12 miscompiled that in coroutines.)
     if (synced && allowed && (dirty_ || full_due)) {
       dirty_ = false;

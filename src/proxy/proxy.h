@@ -10,7 +10,9 @@
 // Contract:
 // - A change reaches the dataplane within min-sync-period of the event
 //   (upstream's BoundedFrequencyRunner); a failed PUT (runtime down) is
-//   retried at the min-sync-period until it succeeds.
+//   retried at the min-sync-period until it succeeds. A change that leaves
+//   the rules as programmed (a not-ready endpoint came or went) writes
+//   nothing and does not count as a sync for the min-sync-period.
 // - Nothing is programmed before both informers have synced, so a proxy
 //   starting against a dataplane programmed by its predecessor never
 //   programs an empty or partial rule set in between.
@@ -73,7 +75,8 @@ Status validate(const Options& options);
 struct ProxyCounters {
   uint64_t syncs_total = 0;  // successful PUTs
   uint64_t sync_failures_total = 0;
-  uint64_t rules = 0;  // rules in the last successful PUT
+  uint64_t rules = 0;            // rules in the last successful PUT
+  uint64_t unchanged_total = 0;  // changes that left the rules as programmed: no PUT
 };
 
 class Proxy {
@@ -96,6 +99,7 @@ class Proxy {
   void changed();
   asio::awaitable<void> sync_loop();
   asio::awaitable<bool> sync();
+  bool unchanged() const;  // the desired rules are those last programmed
   asio::awaitable<void> handle(net::ServerRequest& request, net::ResponseWriter& writer);
 
   asio::any_io_executor executor_;

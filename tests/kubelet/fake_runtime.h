@@ -1,5 +1,5 @@
 #pragma once
-// FakeRuntime: an in-process RuntimeService for kubelet tests. Containers
+// FakeRuntime: an in-process RuntimeService for kubelet and proxy tests. Containers
 // are records the test can make exit; every call is counted. Logs are real
 // files under a directory the test owns.
 
@@ -18,6 +18,8 @@
 #include "runtime/runtime_service.h"
 
 namespace shakeout::kubelet::testing {
+
+namespace asio = boost::asio;
 
 class FakeRuntime final : public runtime::RuntimeService {
  public:
@@ -126,10 +128,16 @@ class FakeRuntime final : public runtime::RuntimeService {
     result.output = exec_fails ? "not healthy" : "";
     co_return result;
   }
-  asio::awaitable<Status> set_dataplane(runtime::DataplaneRules) override { co_return Status{}; }
-  asio::awaitable<Result<runtime::DataplaneRules>> dataplane() override {
-    co_return runtime::DataplaneRules{};
+  // The dataplane: the last rules PUT, and how many PUTs there were.
+  runtime::DataplaneRules rules;
+  int dataplane_puts = 0;
+
+  asio::awaitable<Status> set_dataplane(runtime::DataplaneRules programmed) override {
+    rules = std::move(programmed);
+    rules.generation = ++dataplane_puts;
+    co_return Status{};
   }
+  asio::awaitable<Result<runtime::DataplaneRules>> dataplane() override { co_return rules; }
 
  private:
   static int64_t now_ms() {
