@@ -433,6 +433,7 @@ void Kubelet::pod_changed(const json& pod) {
   auto worker = std::make_unique<PodWorker>(executor_);
   worker->uid = uid;
   worker->pod = pod;
+  worker->probe_anchor = timers_.clock().now();
   workers_.emplace(uid, std::move(worker));
   spawn(pod_loop(uid));
 }
@@ -741,7 +742,7 @@ asio::awaitable<void> Kubelet::run_probes(PodWorker* worker, std::size_t index) 
                      (kind == ProbeKind::kStartup ? !record.started : record.started);
     running = alive;
     if (due) {
-      record.probes[p].due = now + record.probes[p].spec.period;
+      record.probes[p].due = next_probe_tick(now, worker->probe_anchor, record.probes[p].spec.period);
       auto outcome = co_await probe_once(record.probes[p].spec, worker->pod_ip, record.current->id);
       const bool success = outcome.first;
       ContainerRecord& after = worker->containers[index];
@@ -938,11 +939,27 @@ void Kubelet::record_event(const json& pod, const std::string& type, const std::
   source.instance = options_.node_name;
   json event = api::make_event(pod, "v1", "Pod", text, source, timers_.clock().wall_now());
   event["source"]["host"] = options_.node_name;
-  const std::string ns = string_field(field(pod, "metadata"), "namespace");
-  spawn([](client::Client* client, std::string ns, json event) -> asio::awaitable<void> {
-    auto created = co_await client->create(events_resource(), ns, std::move(event));
+  // Upstream's broadcaster queue holds 1000 and drops beyond.
+  if (pending_events_.size() >= 1000) {
+    log::debug(kLog, "event queue full: dropping {} {}", reason, message);
+    return;
+  }
+  pending_events_.emplace_back(string_field(field(pod, "metadata"), "namespace"), std::move(event));
+  if (!event_sink_running_) {
+    event_sink_running_ = true;
+    spawn(event_sink());
+  }
+}
+
+asio::awaitable<void> Kubelet::event_sink() {
+  while (!pending_events_.empty() && !stopping_) {
+    auto [ns, event] = std::move(pending_events_.front());
+    pending_events_.pop_front();
+    auto created = co_await client_->create(events_resource(), ns, std::move(event));
     if (!created) log::debug(kLog, "cannot record an event: {}", created.error().message());
-  }(client_.get(), ns, std::move(event)));
+  }
+  pending_events_.clear();  // when stopping: not worth holding the shutdown up
+  event_sink_running_ = false;
 }
 
 // ---- the kubelet API ----

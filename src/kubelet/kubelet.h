@@ -33,6 +33,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <nlohmann/json.hpp>
 
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -124,6 +125,7 @@ class Kubelet {
     std::vector<ContainerRecord> containers;  // spec order
     nlohmann::json last_status;               // as last written
     std::string last_status_rv;               // the pod's resourceVersion after that write
+    SteadyTime probe_anchor;                  // probe ticks count from when the worker began
     asio::steady_timer wake;
   };
 
@@ -158,8 +160,11 @@ class Kubelet {
   void reset_probes(PodWorker* worker, std::size_t index, std::optional<bool> ready);
   int64_t grace_ms(const nlohmann::json& pod) const;
 
+  // Events go out one at a time, in order, from one sink (upstream's event
+  // broadcaster), so a burst of them never crowds a pod's status write.
   void record_event(const nlohmann::json& pod, const std::string& type, const std::string& reason,
                     const std::string& message);
+  asio::awaitable<void> event_sink();
   void spawn(asio::awaitable<void> task);
   asio::awaitable<void> drain();
   asio::awaitable<void> pause(Millis d);
@@ -190,6 +195,8 @@ class Kubelet {
   std::map<std::string, runtime::ContainerStatus> relisted_;
   uint64_t relists_begun_ = 0;
   uint64_t relist_done_ = 0;
+  std::deque<std::pair<std::string, nlohmann::json>> pending_events_;  // (namespace, event)
+  bool event_sink_running_ = false;
   std::unique_ptr<asio::steady_timer> stop_wait_;
   bool stopping_ = false;
   int tasks_ = 0;

@@ -112,4 +112,11 @@ bool ProbeState::record(bool success) {
   return before != result_;
 }
 
+SteadyTime next_probe_tick(SteadyTime now, SteadyTime anchor, Millis period) {
+  if (period <= Millis(0)) return now;
+  if (now < anchor) return anchor;
+  const auto ticks = (now - anchor) / period + 1;
+  return anchor + ticks * period;
+}
+
 }  // namespace shakeout::kubelet

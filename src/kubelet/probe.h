@@ -41,6 +41,13 @@ struct ProbeSpec {
 // (liveness and startup successThreshold is always 1).
 std::optional<ProbeSpec> parse_probe(const nlohmann::json& container, ProbeKind kind, double time_scale);
 
+// When a probe worker probes next after probing at `now`: the first tick of
+// its period after `now`, ticks counted from `anchor`, when the worker began
+// (upstream's ticker starts with the pod's probe workers, before the
+// container runs, so a failed first probe is retried at the next tick rather
+// than a whole period after the failure).
+SteadyTime next_probe_tick(SteadyTime now, SteadyTime anchor, Millis period);
+
 class ProbeState {
  public:
   // Readiness starts failed, liveness succeeded, startup unknown (upstream

@@ -211,6 +211,18 @@ TEST(KubeletProbe, ResultFlipsOnlyAfterThresholdConsecutiveResults) {
   EXPECT_FALSE(liveness.result());
 }
 
+TEST(KubeletProbe, NextProbeIsTheNextTickCountedFromTheWorkersStart) {
+  const SteadyTime anchor{std::chrono::milliseconds(1000)};
+  const Millis period(50);
+  // The container started 30 ms after the worker; its first probe failed at
+  // once: the retry is at the tick 20 ms later, not a whole period later.
+  EXPECT_EQ(next_probe_tick(anchor + Millis(30), anchor, period), anchor + Millis(50));
+  EXPECT_EQ(next_probe_tick(anchor + Millis(50), anchor, period),
+            anchor + Millis(100));  // on a tick: the next
+  EXPECT_EQ(next_probe_tick(anchor + Millis(149), anchor, period), anchor + Millis(150));
+  EXPECT_EQ(next_probe_tick(anchor - Millis(5), anchor, period), anchor);
+}
+
 TEST(KubeletProbe, SpecIsParsedWithDefaultsNamedPortsAndScaledWithFloors) {
   json container = json::object();
   container["ports"] = json::array({json{{"name", "http"}, {"containerPort", 8080}}});
