@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include <csignal>
+#include <filesystem>
 #include <fstream>
 
 #include "apiserver/auth.h"
@@ -321,6 +322,21 @@ net::Endpoint Cluster::kubelet_endpoint(int node) const {
 // `shakeout runtime|kubelet|proxy` of node k, with the profile's timings.
 // None restarts on its own: a dead kubelet stays dead until a fault's
 // restartAfter (or start_node) brings it back, so its absence is measured.
+namespace {
+
+// What the runtimes run for the image shakeout/app: `shakeout-app` beside the
+// shakeout binary when it is there (it starts listening sooner), else
+// `shakeout app` itself.
+std::string app_binary(const std::string& shakeout_binary) {
+  std::error_code error;
+  const auto sibling = std::filesystem::path(shakeout_binary).parent_path() / "shakeout-app";
+  if (std::filesystem::is_regular_file(sibling, error) && ::access(sibling.c_str(), X_OK) == 0)
+    return sibling.string();
+  return shakeout_binary;
+}
+
+}  // namespace
+
 ProcessSpec Cluster::node_spec(const std::string& role, int node) const {
   auto ms = [&](const char* name) { return fmt::format("{}ms", options_.profile.duration(name).count()); };
   const std::string ip = addresses_.node_ip(node);
@@ -343,7 +359,7 @@ ProcessSpec Cluster::node_spec(const std::string& role, int node) const {
                  "--port",
                  std::to_string(AddressPlan::kRuntimePort),
                  "--app-binary",
-                 options_.shakeout_binary};
+                 app_binary(options_.shakeout_binary)};
     // The node's processes go down together (pods get SIGTERM, then SIGKILL).
     spec.stop_grace = Millis(2000);
   } else if (role == "kubelet") {

@@ -15,6 +15,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -366,6 +367,13 @@ TEST_F(NodeE2eTest, AKilledContainerRestartsInPlaceAndADeletedPodIsReplaced) {
   const std::string name = pod["metadata"]["name"];
   auto container = container_of(pod);
   ASSERT_TRUE(container);
+  {
+    // The image shakeout/app runs as the lean shakeout-app beside the binary.
+    std::ifstream file("/proc/" + std::to_string(container->pid) + "/cmdline");
+    std::string argv0;
+    std::getline(file, argv0, '\0');
+    EXPECT_EQ(std::filesystem::path(argv0).filename(), "shakeout-app") << argv0;
+  }
   ASSERT_EQ(::kill(container->pid, SIGKILL), 0);
   ASSERT_TRUE(wait_for(
       [&] {

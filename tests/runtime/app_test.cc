@@ -1,25 +1,37 @@
-// `shakeout app` as a real process on a loopback address of its own
-// (127.232.0.x), exercised through every endpoint and both SIGTERM modes.
+// `shakeout app` and `shakeout-app` (the lean binary the runtimes run for the
+// image) as real processes on a loopback address of their own (127.232.0.x),
+// exercised through every endpoint and both SIGTERM modes: every test runs
+// once with each.
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <nlohmann/json.hpp>
 
 #include <csignal>
+#include <filesystem>
+#include <string>
+#include <vector>
 
 #include "role_fixture.h"
 
 namespace shakeout::testing {
 namespace {
 
-class AppTest : public RoleFixture {
+class AppTest : public RoleFixture, public ::testing::WithParamInterface<bool> {
  protected:
-  // Starts `shakeout app` on 127.232.0.<host>:8080 and waits until it answers.
+  // `shakeout app`, or `shakeout-app` (beside it) with no subcommand word.
+  static std::vector<std::string> app_command() {
+    if (!GetParam()) return {shakeout_binary(), "app"};
+    return {(std::filesystem::path(shakeout_binary()).parent_path() / "shakeout-app").string()};
+  }
+
+  // Starts the app on 127.232.0.<host>:8080 and waits until it answers.
   std::string start_app(int host, std::vector<std::string> flags = {}) {
-    const std::string ip = "127.232.0." + std::to_string(host);
+    const std::string ip = "127.232.0." + std::to_string(host + (GetParam() ? 100 : 0));
     cluster::ProcessSpec spec;
     spec.name = "app-" + std::to_string(host);
-    spec.argv = {shakeout_binary(), "app", "--http-port", "8080"};
+    spec.argv = app_command();
+    spec.argv.insert(spec.argv.end(), {"--http-port", "8080"});
     spec.argv.insert(spec.argv.end(), flags.begin(), flags.end());
     spec.env = {{"POD_NAME", "web-" + std::to_string(host)},
                 {"POD_NAMESPACE", "shop"},
@@ -38,7 +50,7 @@ class AppTest : public RoleFixture {
   }
 };
 
-TEST_F(AppTest, RootAnswersItsIdentityAsOneJsonLine) {
+TEST_P(AppTest, RootAnswersItsIdentityAsOneJsonLine) {
   const auto ip = start_app(1);
   auto response = http("GET", ip, 8080, "/");
   ASSERT_TRUE(response.ok());
@@ -56,7 +68,7 @@ TEST_F(AppTest, RootAnswersItsIdentityAsOneJsonLine) {
   EXPECT_EQ(status("GET", ip, "/nope"), 404U);
 }
 
-TEST_F(AppTest, ControlEndpointsFlipLivenessAndReadiness) {
+TEST_P(AppTest, ControlEndpointsFlipLivenessAndReadiness) {
   const auto ip = start_app(2);
   EXPECT_EQ(status("POST", ip, "/control/readiness?fail=true"), 200U);
   EXPECT_EQ(status("GET", ip, "/readyz"), 503U);
@@ -74,7 +86,7 @@ TEST_F(AppTest, ControlEndpointsFlipLivenessAndReadiness) {
   EXPECT_EQ(status("GET", ip, "/healthz"), 200U);
 }
 
-TEST_F(AppTest, StartFlagsFailProbesAndAddLatency) {
+TEST_P(AppTest, StartFlagsFailProbesAndAddLatency) {
   const auto ip = start_app(3, {"--fail-readiness", "--fail-liveness", "--latency", "300ms"});
   EXPECT_EQ(status("GET", ip, "/readyz"), 503U);
   EXPECT_EQ(status("GET", ip, "/healthz"), 500U);
@@ -83,7 +95,7 @@ TEST_F(AppTest, StartFlagsFailProbesAndAddLatency) {
   EXPECT_GE(std::chrono::steady_clock::now() - start, 300ms);
 }
 
-TEST_F(AppTest, LatencyControlDelaysLaterRootAnswers) {
+TEST_P(AppTest, LatencyControlDelaysLaterRootAnswers) {
   const auto ip = start_app(4);
   EXPECT_EQ(status("POST", ip, "/control/latency?ms=400"), 200U);
   const auto start = std::chrono::steady_clock::now();
@@ -91,7 +103,7 @@ TEST_F(AppTest, LatencyControlDelaysLaterRootAnswers) {
   EXPECT_GE(std::chrono::steady_clock::now() - start, 400ms);
 }
 
-TEST_F(AppTest, ExitControlAnswersThenExitsWithTheCode) {
+TEST_P(AppTest, ExitControlAnswersThenExitsWithTheCode) {
   const auto ip = start_app(5);
   EXPECT_EQ(status("POST", ip, "/control/exit?code=3"), 200U);
   ASSERT_TRUE(eventually([&] { return exit_of("app-5").has_value(); }));
@@ -99,7 +111,7 @@ TEST_F(AppTest, ExitControlAnswersThenExitsWithTheCode) {
   EXPECT_EQ(exit_of("app-5")->code, 3);
 }
 
-TEST_F(AppTest, SigtermDrainsInFlightRequestsAndExitsZero) {
+TEST_P(AppTest, SigtermDrainsInFlightRequestsAndExitsZero) {
   const auto ip = start_app(6, {"--latency", "1500ms"});
   std::optional<Result<net::HttpResponse>> in_flight;
   auto request = [](net::HttpClient& client, std::string host,
@@ -122,7 +134,7 @@ TEST_F(AppTest, SigtermDrainsInFlightRequestsAndExitsZero) {
   EXPECT_EQ(exit_of("app-6")->code, 0);
 }
 
-TEST_F(AppTest, ShutdownDelayKeepsServingWithReadyzFailing) {
+TEST_P(AppTest, ShutdownDelayKeepsServingWithReadyzFailing) {
   const auto ip = start_app(7, {"--shutdown-delay", "3s"});
   ASSERT_TRUE(supervisor_.kill("app-7", SIGTERM).ok());
   ASSERT_TRUE(eventually([&] { return status("GET", ip, "/readyz") == 503U; }, 2500ms));
@@ -132,7 +144,7 @@ TEST_F(AppTest, ShutdownDelayKeepsServingWithReadyzFailing) {
   EXPECT_FALSE(exit_of("app-7")->signaled);
 }
 
-TEST_F(AppTest, IgnoredSigtermKeepsServingUntilToldOtherwise) {
+TEST_P(AppTest, IgnoredSigtermKeepsServingUntilToldOtherwise) {
   const auto ip = start_app(8, {"--ignore-sigterm"});
   ASSERT_TRUE(supervisor_.kill("app-8", SIGTERM).ok());
   sleep(500ms);
@@ -145,7 +157,7 @@ TEST_F(AppTest, IgnoredSigtermKeepsServingUntilToldOtherwise) {
   EXPECT_EQ(exit_of("app-8")->code, 0);
 }
 
-TEST_F(AppTest, SigtermControlMakesTheAppIgnoreSigterm) {
+TEST_P(AppTest, SigtermControlMakesTheAppIgnoreSigterm) {
   const auto ip = start_app(9);
   EXPECT_EQ(status("POST", ip, "/control/sigterm?ignore=true"), 200U);
   ASSERT_TRUE(supervisor_.kill("app-9", SIGTERM).ok());
@@ -154,18 +166,23 @@ TEST_F(AppTest, SigtermControlMakesTheAppIgnoreSigterm) {
   EXPECT_EQ(status("GET", ip, "/healthz"), 200U);
 }
 
-TEST_F(AppTest, BadFlagsExitTwoWithOneLine) {
+TEST_P(AppTest, BadFlagsExitTwoWithOneLine) {
   for (const std::vector<std::string>& flags : {std::vector<std::string>{"--http-port", "70000"},
                                                 {"--latency", "soon"},
                                                 {"--bind-address", "nowhere"},
                                                 {"--no-such-flag"}}) {
-    std::vector<std::string> argv = {shakeout_binary(), "app"};
+    std::vector<std::string> argv = app_command();
     argv.insert(argv.end(), flags.begin(), flags.end());
     const auto result = run_command(argv, {}, 10000ms);
     EXPECT_EQ(result.exit_code, 2) << flags.front();
     EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Binaries, AppTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? std::string("ShakeoutApp") : std::string("ShakeoutSubcommand");
+                         });
 
 }  // namespace
 }  // namespace shakeout::testing
