@@ -274,6 +274,14 @@ TEST_F(KubectlTest, WaitSeesAConditionChangeAndDeleteWaitsUntilGone) {
   // A bound pod is deleted gracefully: kubectl delete waits until the
   // kubelet (this thread) finishes it with grace 0.
   std::thread finisher([this] {
+    // Only once kubectl's DELETE marked it (kubectl may take a while to start
+    // on a loaded machine), as a kubelet acts on deletionTimestamp.
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (std::chrono::steady_clock::now() < deadline &&
+           !call_from_thread("GET", "/api/v1/namespaces/default/pods/web-1")
+                .object()["metadata"]
+                .contains("deletionTimestamp"))
+      std::this_thread::sleep_for(20ms);
     std::this_thread::sleep_for(1500ms);
     EXPECT_EQ(
         call_from_thread("DELETE", "/api/v1/namespaces/default/pods/web-1", R"({"gracePeriodSeconds":0})")
