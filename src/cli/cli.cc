@@ -95,6 +95,10 @@ int run(int argc, char** argv) {
   auto* kubeconfig_cmd =
       app.add_subcommand("kubeconfig", "Print the path of a running cluster's kubeconfig (for KUBECONFIG=)");
   kubeconfig_cmd->add_option("--name", kubeconfig_name, "cluster name")->capture_default_str();
+  std::vector<std::string> validate_files;
+  auto* validate_cmd =
+      app.add_subcommand("validate", "Check experiment files (YAML or JSON) without running them");
+  validate_cmd->add_option("files", validate_files, "experiment files")->required();
   app.add_subcommand("version", "Print the version");
 
   // Roles: one per component process, started by the supervisor.
@@ -353,6 +357,7 @@ int run(int argc, char** argv) {
     if (*role.command) return role.run();
   if (*status_cmd) return status(root, status_name, status_json);
   if (*kubeconfig_cmd) return kubeconfig(root, kubeconfig_name);
+  if (*validate_cmd) return validate(validate_files);
   std::printf("shakeout %s\n", kVersion);
   return kExitOk;
 }

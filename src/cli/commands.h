@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "cluster/cluster.h"
 #include "common/clock.h"
@@ -30,6 +31,10 @@ int down(const std::filesystem::path& root, const std::string& name, bool all);
 int status(const std::filesystem::path& root, const std::string& name, bool json);
 // Prints the path of a running cluster's kubeconfig; 2 if there is none.
 int kubeconfig(const std::filesystem::path& root, const std::string& name);
+// Parses and checks experiment files, starting nothing: one "FILE: ok (...)"
+// line each on stdout, every error as file:line:column on stderr; 0 when
+// all are valid, 2 otherwise.
+int validate(const std::vector<std::string>& files);
 
 // Flag helpers for the role commands; each prints one line and returns false
 // on bad input. read_token_file: the first line of `path` becomes `token`
