@@ -18,6 +18,7 @@
 #include <regex>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include "api/validation.h"
 #include "cluster/profile.h"
@@ -498,6 +499,15 @@ ParseResult Parser::run(std::string_view text) {
       parse_root(documents[0]);
     }
   }
+  // Checked section by section (probes before the faults that name them),
+  // reported in file order; errors inside manifest files follow, in the
+  // order found.
+  std::stable_sort(errors_.begin(), errors_.end(), [&](const ParseError& a, const ParseError& b) {
+    auto key = [&](const ParseError& e) {
+      return e.where.file == file_ ? std::tuple(0, e.where.line, e.where.column) : std::tuple(1, 0, 0);
+    };
+    return key(a) < key(b);
+  });
   ParseResult result;
   result.errors = std::move(errors_);
   if (result.errors.empty()) result.experiment = std::move(experiment_);

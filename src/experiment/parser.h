@@ -33,7 +33,7 @@ struct ParseError {
 
 struct ParseResult {
   std::optional<Experiment> experiment;  // set iff `errors` is empty
-  std::vector<ParseError> errors;        // in the order they were found
+  std::vector<ParseError> errors;        // in file order (manifest files' errors last)
 };
 
 // Reads and parses `file`; an unreadable file gives one error naming it.
