@@ -680,14 +680,20 @@ void Parser::parse_parameters(const Fields& cluster_fields, bool profile_ok) {
     if (!profile_ok) continue;
     cluster::ProfileOptions one = options;
     one.overrides = {{name, *value}};
-    if (auto made = cluster::Profile::make(one); !made) {
-      const auto& known = cluster::profile_parameters();
-      const bool known_name =
-          std::any_of(known.begin(), known.end(), [&](const auto& p) { return p.name == name; });
-      // The profile's message starts with the name the field path already shows.
-      auto message = made.error().message;
-      if (message.rfind(name + ": ", 0) == 0) message.erase(0, name.size() + 2);
-      error(known_name ? entry.second : entry.first, parameter_field, message);
+    auto made = cluster::Profile::make(one);
+    if (made) continue;
+    // Only this parameter's own errors: a bad value starts with its name
+    // (which the field path already shows), an unknown one names itself.
+    // A rule against another parameter's default is left to the whole set.
+    const auto& known = cluster::profile_parameters();
+    const bool known_name =
+        std::any_of(known.begin(), known.end(), [&](const auto& p) { return p.name == name; });
+    auto message = made.error().message;
+    if (!known_name) {
+      error(entry.first, parameter_field, message);
+      each_ok = false;
+    } else if (message.rfind(name + ": ", 0) == 0) {
+      error(entry.second, parameter_field, message.substr(name.size() + 2));
       each_ok = false;
     }
   }

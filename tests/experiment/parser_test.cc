@@ -380,6 +380,10 @@ const std::vector<BadFile>& bad_files() {
        "bad.yaml:6:18: spec.cluster.parameters.no-such-param: unknown timing parameter 'no-such-param'"},
       {"BadProfileParameterValue", "  cluster:\n    parameters: {node-monitor-grace-period: fast}\n",
        "bad.yaml:6:45: spec.cluster.parameters.node-monitor-grace-period: invalid duration 'fast'"},
+      {"ElectionTimeoutBelowFiveHeartbeats",
+       "  cluster:\n    parameters: {etcd-heartbeat-interval: 1s, etcd-election-timeout: 2s}\n",
+       "bad.yaml:6:17: spec.cluster.parameters: etcd-election-timeout (2s) must be at least 5x "
+       "etcd-heartbeat-interval (1s)"},
       {"SteadyStateNamesAMissingProbe",
        "  probes: [{name: web, service: web}]\n  steadyState: [{probe: nope, successRatio: 1}]\n",
        "bad.yaml:6:25: spec.steadyState[0].probe: no probe named 'nope' (defined: web)"},
