@@ -10,7 +10,9 @@ packages=(
   libssl-dev                  # TLS for the API server (Asio SSL), cluster certificates
   nlohmann-json3-dev prometheus-cpp-dev libfmt-dev libgtest-dev libyaml-cpp-dev libcli11-dev
   etcd-server etcd-client     # real etcd 3.4 and etcdctl
-  procps                      # ps/pgrep, used by tests that check for leftovers
+  procps curl                 # ps/pgrep for leftover checks; curl for the Pushgateway test
+  prometheus prometheus-pushgateway  # promtool and a real Pushgateway for the metrics tests
+  python3-junitparser         # the JUnit parser the report tests check junit.xml with
   clang-format clang-tidy     # scripts/lint.sh
 )
 
