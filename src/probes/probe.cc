@@ -1,0 +1,409 @@
+#include "probes/probe.h"
+
+#include <fmt/format.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+
+#include "api/resource_registry.h"
+#include "etcd/client.h"
+#include "net/http_client.h"
+
+namespace shakeout::probes {
+namespace {
+
+using experiment::ProbeKind;
+using json = nlohmann::json;
+
+const api::ResourceInfo& resource(const char* group, const char* plural) {
+  return *api::ResourceRegistry::builtin().by_plural(group, plural);
+}
+
+double ms_since(const Clock& clock, SteadyTime start) {
+  return std::chrono::duration<double, std::milli>(clock.now() - start).count();
+}
+
+// The kind of a failed exchange, for error counts: bounded, never per pod.
+std::string error_kind(const Error& error) {
+  switch (error.code) {
+    case ErrorCode::kTimeout:
+      return "timeout";
+    case ErrorCode::kUnavailable:
+      return error.message.find("refused") != std::string::npos ? "refused" : "unavailable";
+    default:
+      return to_string(error.code);
+  }
+}
+
+// "app=web,tier=front" from a LabelSelector's matchLabels.
+std::string match_labels(const json& selector) {
+  std::string out;
+  const json labels = selector.value("matchLabels", json::object());
+  for (const auto& [key, value] : labels.items())
+    out += (out.empty() ? "" : ",") + key + "=" + value.get<std::string>();
+  return out;
+}
+
+int64_t count_ready(const json& pod_list) {
+  int64_t ready = 0;
+  const json items = pod_list.value("items", json::array());
+  for (const auto& pod : items) {
+    if (pod["metadata"].contains("deletionTimestamp")) continue;
+    const json conditions = pod.value("status", json::object()).value("conditions", json::array());
+    for (const auto& condition : conditions)
+      if (condition.value("type", "") == "Ready" && condition.value("status", "") == "True") ++ready;
+  }
+  return ready;
+}
+
+// A GET through a fresh connection per request (no keep-alive pool), so each
+// request is balanced anew as a client's new connection would be.
+class HttpGetProbe : public Probe {
+ public:
+  HttpGetProbe(experiment::ProbeSpec spec, ProbeContext context)
+      : Probe(std::move(spec), std::move(context)), http_(context_.executor, fresh_connections()) {}
+
+ protected:
+  static net::HttpClientConfig fresh_connections() {
+    net::HttpClientConfig config;
+    config.max_idle_per_endpoint = 0;
+    config.user_agent = "shakeout-probe";
+    return config;
+  }
+
+  asio::awaitable<metrics::Sample> get(net::Endpoint endpoint, std::string target) {
+    const SteadyTime start = context_.clock->now();
+    net::HttpRequest request;
+    request.target = std::move(target);
+    auto response = co_await http_.request(std::move(endpoint), std::move(request), spec_.timeout);
+    metrics::Sample sample;
+    sample.latency_ms = ms_since(*context_.clock, start);
+    if (!response.ok()) {
+      sample.error = error_kind(response.error());
+    } else if (response->status >= 400) {
+      sample.error = fmt::format("http {}", response->status);
+    } else {
+      sample.ok = true;
+    }
+    co_return sample;
+  }
+
+  net::HttpClient http_;
+};
+
+class ServiceProbe final : public HttpGetProbe {
+ public:
+  using HttpGetProbe::HttpGetProbe;
+
+  asio::awaitable<Status> prepare() override {
+    client::Client api(context_.executor, context_.api);
+    auto service = co_await api.get(resource("", "services"), spec_.ns, spec_.service);
+    if (!service.ok())
+      co_return make_error(ErrorCode::kInvalidArgument,
+                           fmt::format("probe {}: Service {}/{}: {}", spec_.name, spec_.ns, spec_.service,
+                                       service.error().status.value("message", "not found")));
+    const json& ports = (*service)["spec"]["ports"];
+    if (!ports.is_array() || ports.empty() || !ports[0].contains("nodePort"))
+      co_return make_error(ErrorCode::kInvalidArgument,
+                           fmt::format("probe {}: Service {}/{} has no NodePort (use type: NodePort)",
+                                       spec_.name, spec_.ns, spec_.service));
+    node_port_ = ports[0].value("nodePort", 0);
+    co_return Status{};
+  }
+
+ protected:
+  asio::awaitable<metrics::Sample> sample_once() override {
+    net::Endpoint endpoint;
+    endpoint.host = context_.node_ips[next_node_++ % context_.node_ips.size()];
+    endpoint.port = static_cast<uint16_t>(node_port_);
+    co_return co_await get(std::move(endpoint), spec_.path);
+  }
+
+ private:
+  int node_port_ = 0;
+  size_t next_node_ = 0;
+};
+
+class UrlProbe final : public HttpGetProbe {
+ public:
+  using HttpGetProbe::HttpGetProbe;
+
+  asio::awaitable<Status> prepare() override {
+    auto endpoint = net::parse_endpoint(spec_.url);
+    if (!endpoint.ok())
+      co_return make_error(ErrorCode::kInvalidArgument, fmt::format("probe {}: url {}: {}", spec_.name,
+                                                                    spec_.url, endpoint.error().message));
+    endpoint_ = *endpoint;
+    const auto scheme_end = spec_.url.find("://");
+    const auto path_start = spec_.url.find('/', scheme_end == std::string::npos ? 0 : scheme_end + 3);
+    target_ = path_start == std::string::npos ? "/" : spec_.url.substr(path_start);
+    co_return Status{};
+  }
+
+ protected:
+  asio::awaitable<metrics::Sample> sample_once() override { co_return co_await get(endpoint_, target_); }
+
+ private:
+  net::Endpoint endpoint_;
+  std::string target_;
+};
+
+class ReplicasProbe final : public Probe {
+ public:
+  ReplicasProbe(experiment::ProbeSpec spec, ProbeContext context)
+      : Probe(std::move(spec), std::move(context)), api_(context_.executor, request_timeout(context_)) {}
+
+ protected:
+  static client::Config request_timeout(const ProbeContext& context) {
+    client::Config config = context.api;
+    config.request_timeout = std::max(Millis(200), context.state_period * 4);
+    return config;
+  }
+  bool concurrent() const override { return false; }
+
+  asio::awaitable<Status> prepare() override {
+    auto deployment = co_await api_.get(resource("apps", "deployments"), spec_.ns, spec_.deployment);
+    if (!deployment.ok())
+      co_return make_error(
+          ErrorCode::kInvalidArgument,
+          fmt::format("probe {}: Deployment {}/{}: {}", spec_.name, spec_.ns, spec_.deployment,
+                      deployment.error().status.value("message", "not found")));
+    selector_ = match_labels((*deployment)["spec"]["selector"]);
+    co_return Status{};
+  }
+
+ protected:
+  // desired = the Deployment's spec.replicas; ready = its pods (by its
+  // selector) whose Ready condition is True and that are not terminating.
+  // The pods' conditions come from the kubelets, so this holds while the
+  // controllers that maintain the Deployment's status are down.
+  asio::awaitable<metrics::Sample> sample_once() override {
+    metrics::Sample sample;
+    sample.error = "api unavailable";  // the caller keeps the last state
+    auto deployment = co_await api_.get(resource("apps", "deployments"), spec_.ns, spec_.deployment);
+    if (!deployment.ok()) co_return sample;
+    client::ListOptions options;
+    options.label_selector = selector_;
+    auto pods = co_await api_.list(resource("", "pods"), spec_.ns, std::move(options));
+    if (!pods.ok()) co_return sample;
+    const int64_t desired = (*deployment)["spec"].value("replicas", int64_t{1});
+    const int64_t ready = count_ready(*pods);
+    sample.ok = ready >= desired;
+    sample.error = sample.ok ? "" : "not all ready";
+    co_return sample;
+  }
+
+ private:
+  client::Client api_;
+  std::string selector_;
+};
+
+class ApiProbe final : public Probe {
+ public:
+  ApiProbe(experiment::ProbeSpec spec, ProbeContext context)
+      : Probe(std::move(spec), std::move(context)),
+        http_(context_.executor),
+        api_(context_.executor, single_try()) {}
+
+  asio::awaitable<Status> prepare() override {
+    json lease;
+    lease["apiVersion"] = "coordination.k8s.io/v1";
+    lease["kind"] = "Lease";
+    lease["metadata"]["name"] = lease_name();
+    lease["metadata"]["namespace"] = "default";
+    lease["spec"]["holderIdentity"] = "shakeout-probe";
+    auto created =
+        co_await api_.create(resource("coordination.k8s.io", "leases"), "default", std::move(lease));
+    if (!created.ok() && !client::is_already_exists(created.error()))
+      co_return make_error(ErrorCode::kUnavailable,
+                           fmt::format("probe {}: create Lease: {}", spec_.name,
+                                       created.error().status.value("message", "failed")));
+    co_return Status{};
+  }
+
+ protected:
+  client::Config single_try() const {
+    client::Config config = context_.api;
+    config.request_timeout = spec_.timeout;
+    return config;
+  }
+  std::string lease_name() const { return "shakeout-probe-" + spec_.name; }
+
+  asio::awaitable<metrics::Sample> sample_once() override {
+    const SteadyTime start = context_.clock->now();
+    metrics::Sample sample;
+    const net::Endpoint server = context_.api.servers[next_server_++ % context_.api.servers.size()];
+    net::HttpRequest readyz;
+    readyz.target = "/readyz";
+    readyz.headers.emplace_back("Authorization", "Bearer " + context_.api.bearer_token);
+    auto ready = co_await http_.request(server, std::move(readyz), spec_.timeout);
+    if (!ready.ok()) {
+      sample.error = error_kind(ready.error());
+      co_return sample;
+    }
+    if (ready->status != 200) {
+      sample.error = fmt::format("readyz {}", ready->status);
+      co_return sample;
+    }
+    // The round trip: write the probe's Lease, then read it back.
+    json patch;
+    patch["metadata"]["annotations"]["shakeout/probe"] = fmt::format("{}", ++writes_);
+    std::string body = patch.dump();
+    auto written = co_await api_.patch(resource("coordination.k8s.io", "leases"), "default", lease_name(),
+                                       client::PatchType::kMergePatch, std::move(body), std::string());
+    if (!written.ok()) {
+      sample.error = fmt::format("write {}", written.error().code);
+      co_return sample;
+    }
+    auto read = co_await api_.get(resource("coordination.k8s.io", "leases"), "default", lease_name());
+    if (!read.ok()) {
+      sample.error = fmt::format("read {}", read.error().code);
+      co_return sample;
+    }
+    sample.ok = true;
+    sample.latency_ms = ms_since(*context_.clock, start);
+    co_return sample;
+  }
+
+ private:
+  net::HttpClient http_;
+  client::Client api_;
+  size_t next_server_ = 0;
+  uint64_t writes_ = 0;
+};
+
+class EtcdProbe final : public Probe {
+ public:
+  EtcdProbe(experiment::ProbeSpec spec, ProbeContext context)
+      : Probe(std::move(spec), std::move(context)), etcd_(context_.executor, etcd_config()) {}
+
+ protected:
+  etcd::Config etcd_config() const {
+    etcd::Config config;
+    config.endpoints = context_.etcd_urls;
+    config.request_timeout = spec_.timeout;
+    return config;
+  }
+
+  asio::awaitable<metrics::Sample> sample_once() override {
+    const SteadyTime start = context_.clock->now();
+    metrics::Sample sample;
+    // PutOptions explicit: g++ 12 frees a defaulted class argument twice in a coroutine.
+    const etcd::PutOptions options;
+    auto put = co_await etcd_.put("/shakeout-probe/" + spec_.name, fmt::format("{}", ++writes_), options);
+    if (!put.ok()) {
+      sample.error = error_kind(put.error());
+      co_return sample;
+    }
+    sample.ok = true;
+    sample.latency_ms = ms_since(*context_.clock, start);
+    co_return sample;
+  }
+
+ private:
+  etcd::Client etcd_;
+  uint64_t writes_ = 0;
+};
+
+}  // namespace
+
+double default_rate(ProbeKind kind) {
+  switch (kind) {
+    case ProbeKind::kService:
+      return 200;
+    case ProbeKind::kHttp:
+      return 50;
+    case ProbeKind::kApi:
+    case ProbeKind::kEtcd:
+      return 20;
+    case ProbeKind::kExec:
+      return 5;
+    case ProbeKind::kReplicas:
+      return 0;  // the context's state period
+  }
+  return 0;
+}
+
+Probe::Probe(experiment::ProbeSpec spec, ProbeContext context)
+    : spec_(std::move(spec)), context_(std::move(context)) {
+  const double rate = spec_.rate > 0 ? spec_.rate : default_rate(spec_.kind);
+  period_ =
+      rate > 0 ? std::max(Millis(1), Millis(static_cast<int64_t>(1000.0 / rate))) : context_.state_period;
+}
+
+asio::awaitable<Status> Probe::prepare() {
+  co_return Status{};
+}
+
+void Probe::stop() {
+  stopping_ = true;
+  if (timer_) timer_->cancel();
+}
+
+asio::awaitable<void> Probe::take_sample(size_t index) {
+  metrics::Sample result = co_await sample_once();
+  result.at = samples_[index].at;
+  samples_[index] = std::move(result);
+  --in_flight_;
+}
+
+asio::awaitable<void> Probe::run() {
+  timer_ = std::make_shared<asio::steady_timer>(context_.executor);
+  // Ticks at fixed times from the start, so a slow sample does not shift
+  // the ones after it.
+  auto next = std::chrono::steady_clock::now();
+  while (!stopping_) {
+    const SteadyTime at = context_.clock->now();
+    if (concurrent()) {
+      metrics::Sample pending;
+      pending.at = at;
+      pending.pending = true;
+      samples_.push_back(pending);
+      ++in_flight_;
+      asio::co_spawn(context_.executor, take_sample(samples_.size() - 1), asio::detached);
+    } else {
+      metrics::Sample sample = co_await sample_once();
+      sample.at = at;
+      // A state probe that could not look keeps its last state.
+      if (sample.error != "api unavailable") samples_.push_back(std::move(sample));
+    }
+    next += period_;
+    const auto now = std::chrono::steady_clock::now();
+    if (next < now) next = now;  // behind (a paused harness): do not burst
+    timer_->expires_at(next);
+    boost::system::error_code ignored;
+    co_await timer_->async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+  }
+  // Let the requests in flight finish (each is bounded by its timeout).
+  while (in_flight_ > 0) {
+    timer_->expires_after(Millis(5));
+    boost::system::error_code ignored;
+    co_await timer_->async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+  }
+}
+
+std::unique_ptr<Probe> make_probe(const experiment::ProbeSpec& spec, const ProbeContext& context) {
+  switch (spec.kind) {
+    case ProbeKind::kService:
+      return std::make_unique<ServiceProbe>(spec, context);
+    case ProbeKind::kHttp:
+      return std::make_unique<UrlProbe>(spec, context);
+    case ProbeKind::kReplicas:
+      return std::make_unique<ReplicasProbe>(spec, context);
+    case ProbeKind::kApi:
+      return std::make_unique<ApiProbe>(spec, context);
+    case ProbeKind::kEtcd:
+      return std::make_unique<EtcdProbe>(spec, context);
+    case ProbeKind::kExec:
+      return nullptr;  // not supported yet: the runner says so before starting
+  }
+  return nullptr;
+}
+
+}  // namespace shakeout::probes

@@ -1,0 +1,100 @@
+#pragma once
+// Probes (DESIGN §7): each samples one view of the cluster and stamps every
+// sample on the one steady clock.
+//
+//   service   GET http://<node IP>:<NodePort><path>, round robin over the
+//             nodes, a fresh connection each (kube-proxy balances per
+//             connection), issued at `rate` per second whether or not the
+//             last one answered: a hung dataplane shows as timeouts, not as
+//             a slower probe.
+//   http      the same against a fixed URL.
+//   replicas  the Deployment's spec.replicas against its pods (by its
+//             selector) that are Ready and not terminating, read from the
+//             API at the context's state period; no sample while the API
+//             does not answer (the last one stands).
+//   api       GET /readyz on the apiservers plus a write and read of a Lease.
+//   etcd      a put of a probe key through the etcd client; the leader and
+//             its term go in the sample's `detail`.
+//   exec      runs a command; exit 0 is success.
+//
+// A sample's time is when it was issued; its outcome is filled in when the
+// answer (or the timeout) comes. run() returns after stop() once every
+// request in flight has ended.
+// Threading: one io_context thread; the probe must outlive run().
+
+#include <utility>  // before Asio: Boost 1.74 awaitable.hpp needs std::exchange
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "client/client.h"
+#include "common/clock.h"
+#include "common/result.h"
+#include "experiment/experiment.h"
+#include "metrics/measure.h"
+
+namespace shakeout::probes {
+
+namespace asio = boost::asio;
+
+// What probes need to know about the cluster under test.
+struct ProbeContext {
+  asio::any_io_executor executor;
+  const Clock* clock = &system_clock();
+  std::vector<std::string> node_ips;  // node k at [k-1]
+  client::Config api;                 // the apiservers and the harness's token
+  std::vector<std::string> etcd_urls;
+  Millis state_period{50};  // replicas probe's poll period
+};
+
+class Probe {
+ public:
+  Probe(experiment::ProbeSpec spec, ProbeContext context);
+  virtual ~Probe() = default;
+  Probe(const Probe&) = delete;
+  Probe& operator=(const Probe&) = delete;
+
+  // Resolves what sampling needs (a Service's NodePort); an error is a
+  // setup failure of the experiment.
+  virtual asio::awaitable<Status> prepare();
+  // Samples until stop(); returns once nothing is in flight.
+  asio::awaitable<void> run();
+  void stop();
+
+  const experiment::ProbeSpec& spec() const { return spec_; }
+  const std::vector<metrics::Sample>& samples() const { return samples_; }
+  // Samples issued but not answered yet.
+  int in_flight() const { return in_flight_; }
+  // The period between samples.
+  Millis period() const { return period_; }
+
+ protected:
+  // One sample's outcome (ok, latency, error); `at` is set by the caller.
+  virtual asio::awaitable<metrics::Sample> sample_once() = 0;
+  // Whether samples may overlap (request probes) or run one after another.
+  virtual bool concurrent() const { return true; }
+
+  experiment::ProbeSpec spec_;
+  ProbeContext context_;
+
+ private:
+  asio::awaitable<void> take_sample(size_t index);
+
+  Millis period_;
+  std::vector<metrics::Sample> samples_;
+  int in_flight_ = 0;
+  bool stopping_ = false;
+  std::shared_ptr<asio::steady_timer> timer_;
+};
+
+std::unique_ptr<Probe> make_probe(const experiment::ProbeSpec& spec, const ProbeContext& context);
+
+// The default rate of a probe kind (samples per second).
+double default_rate(experiment::ProbeKind kind);
+
+}  // namespace shakeout::probes
