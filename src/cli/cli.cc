@@ -19,7 +19,7 @@ namespace {
 constexpr const char* kVersion = "0.1.0";
 
 void add_log_level(CLI::App& app, std::string& level) {
-  app.add_option("--log-level", level, "debug|info|warn|error|off")
+  app.add_option("--log-level", level, "debug|info|warn|error|off (default info; warn for run)")
       ->check(CLI::IsMember({"debug", "info", "warn", "error", "off"}));
 }
 
@@ -47,8 +47,8 @@ int run(int argc, char** argv) {
   CLI::App app{"shakeout: chaos-engineering and resilience harness for a local mini Kubernetes cluster",
                "shakeout"};
   app.require_subcommand(1);
-  app.fallthrough();  // --log-level also after the subcommand
-  std::string log_level = "info";
+  app.fallthrough();      // --log-level also after the subcommand
+  std::string log_level;  // default: info, warn for `run`
   add_log_level(app, log_level);
 
   UpOptions up_options;
@@ -287,7 +287,7 @@ int run(int argc, char** argv) {
                "retry an unschedulable pod after this even without events");
 
   std::vector<RoleCommand> roles = {add_runtime_command(app), add_kubelet_command(app),
-                                    add_proxy_command(app), add_app_command(app)};
+                                    add_proxy_command(app), add_app_command(app), add_run_command(app)};
 
   try {
     app.parse(argc, argv);
@@ -296,8 +296,10 @@ int run(int argc, char** argv) {
     std::fprintf(stderr, "shakeout: error: %s (see 'shakeout --help')\n", e.what());
     return kExitUsage;
   }
-  log::Level level = log::Level::kInfo;
-  log::parse_level(log_level, &level);
+  // `run` prints its own progress and table; the harness's logs stay quiet
+  // unless asked for.
+  log::Level level = app.got_subcommand("run") ? log::Level::kWarn : log::Level::kInfo;
+  if (!log_level.empty()) log::parse_level(log_level, &level);
   log::set_level(level);
 
   const auto root = cluster::default_runtime_root();
