@@ -1,0 +1,232 @@
+// `shakeout run` end to end: the real binary, real clusters, the files it
+// writes read back by real consumers (python3-junitparser, promtool, a
+// Pushgateway), and nothing left behind, whether the run passed, failed, was
+// rejected or was interrupted.
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include "test_support.h"
+
+namespace shakeout::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+const fs::path kExperiments = fs::path(SHAKEOUT_SOURCE_DIR) / "experiments";
+
+std::string slurp(const fs::path& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+class RunTest : public ::testing::Test {
+ protected:
+  // Each test has its own runtime root, so "nothing left" is exact.
+  void TearDown() override {
+    EXPECT_TRUE(wait_no_processes_matching(root_.path().string(), 10s).empty());
+    EXPECT_TRUE(clusters_left().empty()) << clusters_left().front();
+  }
+
+  CommandResult run(std::vector<std::string> args, std::chrono::milliseconds timeout = 120s) {
+    args.insert(args.begin(), shakeout_binary());
+    return run_command(args, {{"SHAKEOUT_RUNTIME_DIR", root_.path().string()}}, timeout);
+  }
+
+  std::vector<std::string> clusters_left() const {
+    std::vector<std::string> left;
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(root_.path() / "clusters", ec))
+      left.push_back(entry.path().string());
+    return left;
+  }
+
+  // An experiment file in the test's output dir, its workload the repo's web.
+  fs::path write_experiment(const std::string& name, const std::string& spec) {
+    const fs::path path = out_.path() / (name + ".yaml");
+    std::ofstream(path) << fmt::format(
+        "apiVersion: shakeout/v1\nkind: Experiment\nmetadata: {{name: {}}}\nspec:\n"
+        "  cluster: {{nodes: 2, profile: fast}}\n  workload: [{}]\n{}",
+        name, (kExperiments / "manifests" / "web.yaml").string(), spec);
+    return path;
+  }
+
+  TempDir root_{"shakeout-run-root"};
+  TempDir out_{"shakeout-run-out"};
+};
+
+TEST_F(RunTest, BadFilesExit2NamingFileLineAndColumnAndStartNothing) {
+  const auto unknown_key =
+      write_experiment("unknown-key", "  probes: [{name: web, service: web, rat: 200}]\n");
+  auto result = run({"run", unknown_key.string(), "-o", (out_.path() / "results").string()});
+  EXPECT_EQ(result.exit_code, 2) << result.out << result.err;
+  EXPECT_NE(result.err.find(unknown_key.string() + ":7:"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("rat"), std::string::npos) << result.err;
+
+  // A fault the runner cannot carry out yet is refused before anything starts.
+  const auto link = write_experiment(
+      "link",
+      "  probes: [{name: web, service: web}]\n"
+      "  faults: [{at: 0s, action: latency, target: \"link:kubelet/node-1->apiserver\", latency: 10ms, "
+      "duration: 1s}]\n");
+  result = run({"run", link.string(), "-o", (out_.path() / "results").string()});
+  EXPECT_EQ(result.exit_code, 2) << result.out << result.err;
+  EXPECT_NE(result.err.find(link.string() + ":8:"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("not wired in yet"), std::string::npos) << result.err;
+
+  // One bad file among good ones: nothing runs.
+  result = run({"run", (kExperiments / "pod-kill.yaml").string(), unknown_key.string(), "-o",
+                (out_.path() / "results").string()});
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_FALSE(fs::exists(out_.path() / "results" / "pod-kill")) << "ran despite a bad file";
+  EXPECT_TRUE(clusters_left().empty());
+}
+
+TEST_F(RunTest, ThePodKillExperimentPassesAndEveryReportReadsBack) {
+  const fs::path results = out_.path() / "results";
+  // A real Pushgateway to push to.
+  const int port = 19000 + ::getpid() % 1000;
+  const pid_t gateway = ::fork();
+  if (gateway == 0) {
+    const int null = ::open("/dev/null", O_WRONLY);
+    ::dup2(null, STDOUT_FILENO);
+    ::dup2(null, STDERR_FILENO);
+    const std::string listen = fmt::format("--web.listen-address=127.0.0.1:{}", port);
+    ::execl("/usr/bin/prometheus-pushgateway", "prometheus-pushgateway", listen.c_str(), nullptr);
+    ::_exit(127);
+  }
+  struct Reap {
+    pid_t pid;
+    ~Reap() {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+  } reap{gateway};
+  const std::string gateway_url = fmt::format("http://127.0.0.1:{}", port);
+  for (int i = 0; i < 100 && run_command({"curl", "-sf", gateway_url + "/-/ready"}, {}, 2s).exit_code != 0;
+       ++i)
+    std::this_thread::sleep_for(50ms);
+
+  auto result = run({"run", (kExperiments / "pod-kill.yaml").string(), "-o", results.string(),
+                     "--pushgateway", gateway_url});
+  ASSERT_EQ(result.exit_code, 0) << result.out << result.err;
+  EXPECT_NE(result.out.find("experiment pod-kill: PASSED"), std::string::npos) << result.out;
+
+  const json report = json::parse(slurp(results / "pod-kill" / "report.json"));
+  EXPECT_TRUE(report["passed"].get<bool>());
+  const json& repeat = report["repeats"][0];
+  ASSERT_EQ(repeat["faults"].size(), 1u);
+  EXPECT_EQ(repeat["faults"][0]["action"], "kill");
+  // The service probe sampled at its 200/s through the whole fault phase,
+  // and the kill was seen: the replicas probe lost a ready pod and got it back.
+  EXPECT_GT(repeat["probes"]["web"]["samples"].get<int>(), 100);
+  EXPECT_TRUE(repeat["probes"]["replicas"]["timeToImpactMs"].is_number()) << repeat["probes"].dump();
+  EXPECT_TRUE(repeat["probes"]["replicas"]["timeToRecoverMs"].is_number());
+
+  auto junit =
+      run_command({"/usr/bin/python3", "-c",
+                   "import sys\nfrom junitparser import JUnitXml\nx = JUnitXml.fromfile(sys.argv[1])\n"
+                   "print(x.tests, x.failures, x.errors, [c.name for s in x for c in s])",
+                   (results / "junit.xml").string()},
+                  {}, 30s);
+  EXPECT_EQ(junit.exit_code, 0) << junit.err;
+  EXPECT_EQ(junit.out, "1 0 0 ['pod-kill #1']\n");
+
+  auto promtool = run_command(
+      {"sh", "-c", "promtool check metrics < " + (results / "pod-kill" / "metrics.prom").string()}, {}, 30s);
+  EXPECT_EQ(promtool.exit_code, 0) << promtool.out << promtool.err;
+
+  auto pushed = run_command({"curl", "-sf", gateway_url + "/metrics"}, {}, 10s);
+  EXPECT_NE(
+      pushed.out.find("shakeout_experiment_passed{experiment=\"pod-kill\",instance=\"\",job=\"shakeout\"} 1"),
+      std::string::npos)
+      << pushed.out.substr(0, 2000);
+}
+
+TEST_F(RunTest, AnUnmetExpectationExits1AndTheJunitFailureNamesIt) {
+  const auto path = write_experiment("too-strict",
+                                     "  probes: [{name: replicas, deployment: web}]\n"
+                                     "  faults: [{at: 0s, action: delete, target: \"pod:app=web\"}]\n"
+                                     "  expect: [{probe: replicas, recoveredWithin: 1ms}]\n");
+  const fs::path results = out_.path() / "results";
+  auto result = run({"run", path.string(), "-o", results.string()});
+  EXPECT_EQ(result.exit_code, 1) << result.out << result.err;
+  const std::string junit = slurp(results / "junit.xml");
+  EXPECT_NE(junit.find("<failure message=\"" + path.string() + ":9:12: probe replicas: recovered after"),
+            std::string::npos)
+      << junit;
+}
+
+TEST_F(RunTest, CtrlCDuringAPauseEndsTheRunAndLeavesNothing) {
+  const auto path =
+      write_experiment("interrupted",
+                       "  probes: [{name: web, service: web}]\n"
+                       "  faults: [{at: 0s, action: pause, target: \"kubelet:node-1\", duration: 5m}]\n");
+  const fs::path err_file = out_.path() / "err.txt";
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    const int fd = ::open(err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ::dup2(fd, STDOUT_FILENO);
+    ::dup2(fd, STDERR_FILENO);
+    ::setenv("SHAKEOUT_RUNTIME_DIR", root_.path().c_str(), 1);
+    const std::string results = (out_.path() / "results").string();
+    ::execl(shakeout_binary().c_str(), "shakeout", "run", path.c_str(), "-o", results.c_str(), nullptr);
+    ::_exit(127);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (slurp(err_file).find("pause kubelet-node-1") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(20ms);
+  ASSERT_NE(slurp(err_file).find("pause kubelet-node-1"), std::string::npos) << slurp(err_file);
+  // The kubelet really is stopped (state T) while the fault holds.
+  const auto kubelets = processes_matching(root_.path().string() + "/clusters/interrupted");
+  bool stopped = false;
+  for (pid_t p : kubelets) {
+    const std::string stat = slurp(fmt::format("/proc/{}/stat", p));
+    const std::string cmdline = slurp(fmt::format("/proc/{}/cmdline", p));
+    if (cmdline.find("kubelet") != std::string::npos && stat.find(") T ") != std::string::npos)
+      stopped = true;
+  }
+  EXPECT_TRUE(stopped) << "the paused kubelet is not in state T";
+
+  const auto interrupted_at = std::chrono::steady_clock::now();
+  ::kill(pid, SIGINT);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_LT(std::chrono::steady_clock::now() - interrupted_at, 20s) << "the 5m pause was waited out";
+  ASSERT_TRUE(WIFEXITED(status)) << slurp(err_file);
+  EXPECT_EQ(WEXITSTATUS(status), 130) << slurp(err_file);
+  const json report = json::parse(slurp(out_.path() / "results" / "interrupted" / "report.json"));
+  EXPECT_TRUE(report["aborted"].get<bool>());
+  EXPECT_FALSE(report["passed"].get<bool>());
+  // TearDown: no process and no run dir left.
+}
+
+TEST_F(RunTest, EveryExperimentInTheRepositoryPasses) {
+  const fs::path results = out_.path() / "results";
+  auto result = run({"run", kExperiments.string(), "-o", results.string(), "-q"}, 900s);
+  EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
+  size_t experiments = 0;
+  for (const auto& entry : fs::directory_iterator(kExperiments))
+    if (entry.path().extension() == ".yaml") ++experiments;
+  size_t passed = 0;
+  for (size_t at = 0; (at = result.out.find(": PASSED", at)) != std::string::npos; ++at) ++passed;
+  EXPECT_EQ(passed, experiments) << result.out;
+}
+
+}  // namespace
+}  // namespace shakeout::testing
