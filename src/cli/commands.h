@@ -50,6 +50,7 @@ RoleCommand add_runtime_command(CLI::App& app);
 RoleCommand add_kubelet_command(CLI::App& app);
 RoleCommand add_proxy_command(CLI::App& app);
 RoleCommand add_app_command(CLI::App& app);
+RoleCommand add_link_command(CLI::App& app);  // internal/debug: one link proxy
 
 // Entry point: parses argv and dispatches; bad flags exit 2 with one line.
 int run(int argc, char** argv);
