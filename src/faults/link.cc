@@ -38,7 +38,7 @@ constexpr std::string_view kComponent = "link";
 // A small seeded generator (splitmix64) for jitter and slice sizes.
 class SplitMix {
  public:
-  using result_type = uint64_t;
+  using result_type = uint64_t;  // NOLINT(readability-identifier-naming): the URBG interface
   explicit SplitMix(uint64_t seed) : state_(seed) {}
   static constexpr result_type min() { return 0; }
   static constexpr result_type max() { return std::numeric_limits<result_type>::max(); }
@@ -136,6 +136,7 @@ Piece sub_piece(const Piece& piece, std::size_t offset, std::size_t size) {
 
 struct Chunk {
   int buffer = -1;
+  std::size_t offset = 0;  // what the reader wrote itself (see read_loop)
   std::size_t size = 0;
   SteadyTime arrived;
   bool eof = false;
@@ -333,6 +334,9 @@ asio::awaitable<void> Session::run(std::shared_ptr<Session> self) {
     co_return;
   }
   self->server_.set_option(tcp::no_delay(true), ec);
+  // Non-blocking for the readers' direct writes; the async operations do not mind.
+  self->client_.non_blocking(true, ec);
+  self->server_.non_blocking(true, ec);
   spawn(self, read_loop(self, Stream::kUpstream));
   spawn(self, read_loop(self, Stream::kDownstream));
   spawn(self, write_loop(self, Stream::kUpstream));
@@ -355,9 +359,20 @@ asio::awaitable<void> Session::read_loop(std::shared_ptr<Session> self, Stream s
                                                             asio::redirect_error(asio::use_awaitable, ec));
       Chunk chunk;
       chunk.arrived = SteadyClock::now();
-      if (n > 0 && !self->closed_) {
+      std::size_t sent = 0;
+      if (n > 0 && !self->closed_ && d.count == 0 && !self->next_toxic(stream, 0, false)) {
+        // The fast path: nothing queued and no toxic, so the reader writes what
+        // the socket takes now, sparing a hand-over to the writer (latency).
+        ErrorCodeT write_ec;
+        sent = d.to.write_some(asio::buffer(d.buffers[b].get(), n), write_ec);
+        if (write_ec == asio::error::would_block || write_ec == asio::error::try_again) write_ec.clear();
+        *d.bytes_written += sent;
+        if (write_ec) self->fail(write_ec);
+      }
+      if (n > sent && !self->closed_) {
         chunk.buffer = b;
-        chunk.size = n;
+        chunk.offset = sent;
+        chunk.size = n - sent;
         d.push(chunk);
         d.writer_wake.notify();
       } else {
@@ -393,7 +408,7 @@ asio::awaitable<void> Session::write_loop(std::shared_ptr<Session> self, Stream 
     } else {
       const Chunk& chunk = d.ring[d.head];
       Piece piece;
-      piece.data = d.buffers[chunk.buffer].get();
+      piece.data = d.buffers[chunk.buffer].get() + chunk.offset;
       piece.size = chunk.size;
       piece.stamp = chunk.arrived;
       const bool open = co_await self->pass(d, piece, 0);
@@ -624,9 +639,8 @@ asio::awaitable<void> accept_loop(std::shared_ptr<LinkCore> core, uint64_t gener
   while (running) {
     ErrorCodeT ec;
     tcp::socket socket = co_await core->acceptor.async_accept(asio::redirect_error(asio::use_awaitable, ec));
-    if (core->accept_generation != generation || core->stopped || !core->enabled) {
-      running = false;
-    } else if (ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor) {
+    const bool closed = ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor;
+    if (core->accept_generation != generation || core->stopped || !core->enabled || closed) {
       running = false;
     } else if (ec) {
       // Out of descriptors, say: try again shortly rather than spin.

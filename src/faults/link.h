@@ -11,9 +11,10 @@
 // 128 KiB) into a few preallocated buffers and stamps them with their arrival
 // time, and a writer, which passes each chunk, in order, through the toxics of
 // its direction that apply to this connection (in the order they were added)
-// and writes what comes out. The reader stops reading while every buffer
-// waits (backpressure: a held direction fills the kernel's buffers and the
-// sender blocks, as on a congested network).
+// and writes what comes out (with no toxic and nothing queued, the reader
+// writes what the socket takes at once itself). The reader stops reading
+// while every buffer waits (backpressure: a held direction fills the
+// kernel's buffers and the sender blocks, as on a congested network).
 //
 // What each toxic does to a connection it applies to:
 // - latency: each chunk leaves latency ± jitter (uniform, drawn per chunk)
