@@ -53,9 +53,10 @@
 // - Randomness (toxicity, jitter, slice sizes) comes from the seed alone
 //   (see toxic_applies()), so a run is reproducible.
 // - stop() closes the listening socket and every connection at once; the
-//   port is free when it returns. The destructor stops. The connections'
-//   coroutines then unwind on the io_context without touching the Link, so
-//   the io_context must run (or be destroyed) afterwards. When the harness
+//   port can be listened on again (SO_REUSEADDR) when it returns. The
+//   destructor stops. The connections' coroutines then unwind on the
+//   io_context without touching the Link, so the io_context must run (or be
+//   destroyed) afterwards. When the harness
 //   process dies, the kernel closes every socket, so nothing outlives it.
 // Threading: everything runs on the io_context passed in, which must be run
 // by one thread; call every method from that thread. Nothing is thread-safe.
