@@ -57,6 +57,7 @@ RoleCommand add_proxy_command(CLI::App& app);
 RoleCommand add_app_command(CLI::App& app);
 // `shakeout run PATH...` (run_command.cc): experiments, reports, exit 0/1/2.
 RoleCommand add_run_command(CLI::App& app);
+RoleCommand add_link_command(CLI::App& app);  // internal/debug: one link proxy
 
 // Entry point: parses argv and dispatches; bad flags exit 2 with one line.
 int run(int argc, char** argv);
