@@ -601,7 +601,12 @@ void Parser::parse_cluster(const YAML::Node& node) {
             fmt::format("must be between 1 and {}, got 0 (a cluster needs at least one etcd member)",
                         kMaxEtcdMembers));
     } else if (auto value = integer(members->value, field, 1, kMaxEtcdMembers)) {
-      cluster.etcd_members = static_cast<int>(*value);
+      // cluster::validate's rule: the clusters shakeout boots have 1 or 3.
+      if (*value != 1 && *value != 3) {
+        error(members->value, field, fmt::format("must be 1 or 3, got {}", *value));
+      } else {
+        cluster.etcd_members = static_cast<int>(*value);
+      }
     }
   }
   read_int(fields, "apiservers", 1, kMaxReplicas, cluster.apiservers);

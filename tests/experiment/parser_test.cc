@@ -372,6 +372,8 @@ const std::vector<BadFile>& bad_files() {
        "bad.yaml:5:26: spec.cluster.etcdMembers: must be between 1 and 7, got 0 (a cluster needs at least "
        "one "
        "etcd member)"},
+      {"EtcdMembersTwo", "  cluster: {etcdMembers: 2}\n",
+       "bad.yaml:5:26: spec.cluster.etcdMembers: must be 1 or 3, got 2"},
       {"TooManyNodes", "  cluster: {nodes: 51}\n",
        "bad.yaml:5:20: spec.cluster.nodes: must be between 1 and 50, got 51"},
       {"TimeScaleWithKubernetesProfile", "  cluster: {profile: kubernetes, timeScale: 0.5}\n",
