@@ -29,6 +29,10 @@ class AddressPlan {
   static constexpr int kRuntimePort = 10010;
   static constexpr int kKubeletPort = 10250;
   static constexpr int kProxyHealthzPort = 10256;
+  // Link proxies (DESIGN §4) listen on their client's address, on
+  // kLinkPort + 10 x (0 kubelet / controller manager / scheduler, 1 proxy)
+  // + the apiserver's index.
+  static constexpr int kLinkPort = 16440;
   static constexpr int kMinSubnet = 1;
   static constexpr int kMaxSubnet = 254;
   static constexpr int kMaxMembers = 9;  // etcd / apiserver / controller replicas

@@ -9,6 +9,7 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <tuple>
 
 #include "apiserver/auth.h"
 #include "common/log.h"
@@ -64,6 +65,7 @@ Result<std::unique_ptr<Cluster>> Cluster::create(asio::io_context& io, ClusterOp
 
 Cluster::Cluster(asio::io_context& io, ClusterOptions options, RunDir run_dir, SubnetLease subnet)
     : options_(std::move(options)),
+      io_(io),
       run_dir_(std::move(run_dir)),
       subnet_(std::move(subnet)),
       addresses_(subnet_.subnet),
@@ -165,6 +167,7 @@ asio::awaitable<Status> Cluster::start() {
       co_return make_error(ready.error().code, fmt::format("{}: {}", member.name, ready.error().message));
     }
   }
+  if (auto linked = start_links(); !linked) co_return linked;
   if (auto apiservers = co_await start_apiservers(); !apiservers) co_return apiservers;
   if (auto control_plane = co_await start_control_plane(); !control_plane) co_return control_plane;
   if (options_.node_components && options_.apiservers > 0) {
@@ -175,6 +178,52 @@ asio::awaitable<Status> Cluster::start() {
   }
   write_record("ready");
   co_return Status{};
+}
+
+Status Cluster::start_links() {
+  if (!options_.links || options_.apiservers == 0) return {};
+  // (client, its address, role offset)
+  std::vector<std::tuple<std::string, std::string, int>> clients;
+  for (int j = 1; j <= options_.controller_managers; ++j)
+    clients.emplace_back(fmt::format("controller-manager-{}", j), addresses_.controller_manager_ip(j), 0);
+  for (int j = 1; j <= options_.schedulers; ++j)
+    clients.emplace_back(fmt::format("scheduler-{}", j), addresses_.scheduler_ip(j), 0);
+  if (options_.node_components) {
+    for (int k = 1; k <= options_.nodes; ++k) {
+      clients.emplace_back(fmt::format("kubelet/{}", node_name(k)), addresses_.node_ip(k), 0);
+      clients.emplace_back(fmt::format("proxy/{}", node_name(k)), addresses_.node_ip(k), 1);
+    }
+  }
+  for (const auto& [client, ip, role] : clients) {
+    for (int i = 1; i <= options_.apiservers; ++i) {
+      const std::string name = fmt::format("{}->apiserver-{}", client, i);
+      net::Endpoint listen;
+      listen.host = ip;
+      listen.port = static_cast<uint16_t>(AddressPlan::kLinkPort + 10 * role + i);
+      net::Endpoint upstream;
+      upstream.host = addresses_.apiserver_ip(i);
+      upstream.port = AddressPlan::kApiserverPort;
+      auto link = std::make_unique<faults::Link>(io_, name, listen, upstream, options_.seed);
+      if (auto started = link->start(); !started) return started;
+      links_.emplace(name, std::move(link));
+    }
+  }
+  return {};
+}
+
+faults::Link* Cluster::link(std::string_view name) {
+  auto it = links_.find(name);
+  return it == links_.end() ? nullptr : it->second.get();
+}
+
+std::string Cluster::masters_for(const std::string& client) const {
+  if (links_.empty()) return fmt::format("{}", fmt::join(apiserver_urls(), ","));
+  std::vector<std::string> urls;
+  for (int i = 1; i <= options_.apiservers; ++i) {
+    auto it = links_.find(fmt::format("{}->apiserver-{}", client, i));
+    if (it != links_.end()) urls.push_back("http://" + it->second->listen_endpoint().to_string());
+  }
+  return fmt::format("{}", fmt::join(urls, ","));
 }
 
 std::vector<std::string> Cluster::apiserver_urls() const {
@@ -254,7 +303,7 @@ ProcessSpec Cluster::control_plane_spec(const std::string& role, int index) cons
   spec.argv = {options_.shakeout_binary,
                role,
                "--master",
-               fmt::format("{}", fmt::join(apiserver_urls(), ",")),
+               masters_for(spec.name),
                "--token-file",
                token_file_of(scheduler ? "system:kube-scheduler" : "system:kube-controller-manager").string(),
                "--bind-address",
@@ -341,7 +390,7 @@ ProcessSpec Cluster::node_spec(const std::string& role, int node) const {
   auto ms = [&](const char* name) { return fmt::format("{}ms", options_.profile.duration(name).count()); };
   const std::string ip = addresses_.node_ip(node);
   const std::string runtime_url = "http://" + runtime_endpoint(node).to_string();
-  const std::string masters = fmt::format("{}", fmt::join(apiserver_urls(), ","));
+  const std::string masters = masters_for(fmt::format("{}/{}", role, node_name(node)));
   ProcessSpec spec;
   spec.name = node_process(role, node);
   spec.log_file = run_dir_.log_file(spec.name);

@@ -30,6 +30,7 @@
 #include "cluster/run_dir.h"
 #include "cluster/supervisor.h"
 #include "common/result.h"
+#include "faults/link.h"
 #include "net/http_client.h"
 
 namespace shakeout::cluster {
@@ -59,6 +60,12 @@ struct ClusterOptions {
   // The binary whose roles (`shakeout apiserver`, ...) the components run;
   // by default the running executable.
   std::string shakeout_binary = self_executable();
+  // Every controller manager's, scheduler's, kubelet's and kube-proxy's
+  // connection to apiserver i goes through a link proxy owned by this
+  // process, named "<client>->apiserver-<i>" (DESIGN §4), where link faults
+  // happen. Off: components talk to the apiservers directly.
+  bool links = true;
+  uint64_t seed = 0;  // the links' toxicity rolls and jitter
 };
 
 // kInvalidArgument naming the bad field.
@@ -130,6 +137,14 @@ class Cluster {
   // The record as last written to cluster.json.
   const ClusterRecord& record() const { return record_; }
 
+  // The link proxies (empty with options.links off), by name:
+  // "kubelet/node-k->apiserver-i", "proxy/node-k->apiserver-i",
+  // "controller-manager-j->apiserver-i", "scheduler-j->apiserver-i".
+  // Each listens on its client's own address (node IP, or the controller
+  // manager's or scheduler's IP), port kLinkPort + 10 x role + i.
+  const std::map<std::string, std::unique_ptr<faults::Link>, std::less<>>& links() const { return links_; }
+  faults::Link* link(std::string_view name);
+
  private:
   Cluster(asio::io_context& io, ClusterOptions options, RunDir run_dir, SubnetLease subnet);
   void write_record(const std::string& state);
@@ -146,8 +161,14 @@ class Cluster {
   Status write_kubeconfig() const;
   Status write_tokens();
   Status write_certificates() const;
+  // Creates and starts the links of DESIGN §4 (see links()).
+  Status start_links();
+  // --master for `client`: its links to every apiserver, in order, or the
+  // apiservers themselves with links off.
+  std::string masters_for(const std::string& client) const;
 
   ClusterOptions options_;
+  asio::io_context& io_;
   // Declaration order is teardown order in reverse: the supervisor (and its
   // processes) goes first, then the subnet lease, then the run dir.
   RunDir run_dir_;
@@ -157,6 +178,9 @@ class Cluster {
   ClusterRecord record_;
   std::map<std::string, std::string, std::less<>> tokens_;  // user -> token
   Supervisor supervisor_;
+  // Declared last, so destroyed first: by then stop() has ended the
+  // components, or the supervisor's destructor is about to SIGKILL them.
+  std::map<std::string, std::unique_ptr<faults::Link>, std::less<>> links_;
 };
 
 }  // namespace shakeout::cluster
