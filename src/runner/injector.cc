@@ -27,6 +27,64 @@ const api::ResourceInfo& pods_resource() {
   return *api::ResourceRegistry::builtin().by_plural("", "pods");
 }
 
+bool link_fault(FaultAction action) {
+  switch (action) {
+    case FaultAction::kLatency:
+    case FaultAction::kBandwidth:
+    case FaultAction::kSlowClose:
+    case FaultAction::kTimeout:
+    case FaultAction::kResetPeer:
+    case FaultAction::kSlicer:
+    case FaultAction::kLimitData:
+    case FaultAction::kDown:
+    case FaultAction::kPartition:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// The toxic a link fault adds, per stream (down and partition add none and
+// a timeout-0 blackhole respectively).
+faults::Toxic toxic_of(const experiment::FaultSpec& fault, faults::Stream stream, const std::string& name) {
+  faults::Toxic toxic;
+  toxic.name = name;
+  toxic.stream = stream;
+  toxic.toxicity = fault.toxicity;
+  switch (fault.action) {
+    case FaultAction::kLatency:
+      toxic.type = faults::ToxicType::kLatency;
+      break;
+    case FaultAction::kBandwidth:
+      toxic.type = faults::ToxicType::kBandwidth;
+      break;
+    case FaultAction::kSlowClose:
+      toxic.type = faults::ToxicType::kSlowClose;
+      break;
+    case FaultAction::kResetPeer:
+      toxic.type = faults::ToxicType::kResetPeer;
+      break;
+    case FaultAction::kSlicer:
+      toxic.type = faults::ToxicType::kSlicer;
+      break;
+    case FaultAction::kLimitData:
+      toxic.type = faults::ToxicType::kLimitData;
+      break;
+    default:  // timeout, and a partition's blackhole
+      toxic.type = faults::ToxicType::kTimeout;
+      break;
+  }
+  toxic.latency = fault.latency;
+  toxic.jitter = fault.jitter;
+  toxic.rate_kbps = fault.rate_kbps;
+  toxic.delay = fault.delay;
+  toxic.timeout = fault.action == FaultAction::kPartition ? Millis(0) : fault.timeout;
+  toxic.bytes = fault.bytes;
+  toxic.average_size = fault.average_size;
+  toxic.size_variation = fault.size_variation;
+  return toxic;
+}
+
 bool process_fault(FaultAction action) {
   return action == FaultAction::kKill || action == FaultAction::kStop || action == FaultAction::kPause ||
          action == FaultAction::kRestart || action == FaultAction::kCrashLoop;
@@ -67,17 +125,16 @@ bool running(cluster::Supervisor& supervisor, const std::string& name) {
 }  // namespace
 
 std::string unsupported_reason(const experiment::FaultSpec& fault) {
+  if (link_fault(fault.action)) {
+    // The cluster has links to the apiservers only (cluster.h, links()).
+    std::vector<std::string> names = fault.links;
+    if (fault.target.component == Component::kLink) names.push_back(fault.target.selector);
+    for (const auto& name : names)
+      if (name.find("->etcd-") != std::string::npos || name.find("->service/") != std::string::npos)
+        return fmt::format("link {}: only the links to the apiservers are wired in yet", name);
+    return "";
+  }
   switch (fault.action) {
-    case FaultAction::kLatency:
-    case FaultAction::kBandwidth:
-    case FaultAction::kSlowClose:
-    case FaultAction::kTimeout:
-    case FaultAction::kResetPeer:
-    case FaultAction::kSlicer:
-    case FaultAction::kLimitData:
-    case FaultAction::kDown:
-    case FaultAction::kPartition:
-      return "link faults need the cluster's link proxies, which are not wired in yet";
     case FaultAction::kHttpError:
     case FaultAction::kApiLatency:
     case FaultAction::kDropWatch:
@@ -190,6 +247,10 @@ asio::awaitable<Result<std::vector<std::string>>> Injector::resolve_processes(
   }
 }
 
+std::vector<int> Injector::nodes_of(const experiment::Target& target) const {
+  return {node_number(target.selector)};
+}
+
 std::vector<int> Injector::resolve_nodes(const experiment::Target& target) {
   if (target.selector == "random") {
     std::uniform_int_distribution<int> node(1, cluster_.options().nodes);
@@ -269,6 +330,62 @@ asio::awaitable<Status> Injector::set_readiness(const Injection::Pod& pod, bool 
   co_return Status{};
 }
 
+std::vector<std::string> Injector::resolve_links(const experiment::FaultSpec& fault) const {
+  // "<client>->apiserver" means the client's links to every apiserver.
+  std::vector<std::string> wanted = fault.links;
+  if (fault.target.component == Component::kLink) wanted.push_back(fault.target.selector);
+  std::vector<std::string> clients;
+  if (fault.action == FaultAction::kPartition && fault.target.component == Component::kNode) {
+    for (int node : nodes_of(fault.target)) {
+      clients.push_back(fmt::format("kubelet/node-{}->", node));
+      clients.push_back(fmt::format("proxy/node-{}->", node));
+    }
+  }
+  std::vector<std::string> names;
+  for (const auto& [name, link] : cluster_.links()) {
+    bool hit = std::find(wanted.begin(), wanted.end(), name) != wanted.end();
+    for (const auto& want : wanted)
+      if (want.size() > 11 && want.compare(want.size() - 11, 11, "->apiserver") == 0 &&
+          name.rfind(want + "-", 0) == 0)
+        hit = true;
+    for (const auto& client : clients)
+      if (name.rfind(client, 0) == 0) hit = true;
+    if (hit) names.push_back(name);
+  }
+  return names;
+}
+
+Status Injector::apply_link_fault(Injection& injection) {
+  const experiment::FaultSpec& spec = injection.fault;
+  injection.links = resolve_links(spec);
+  if (injection.links.empty())
+    return make_error(ErrorCode::kInvalidArgument, "no link matches " + spec.target.text);
+  injection.resolved = fmt::format("{}", fmt::join(injection.links, ", "));
+  const std::string base = fmt::format("fault-{}", injections_.size() + 1);
+  if (spec.action != FaultAction::kDown) {
+    const bool up =
+        spec.direction != experiment::Direction::kDownstream || spec.action == FaultAction::kPartition;
+    const bool down =
+        spec.direction != experiment::Direction::kUpstream || spec.action == FaultAction::kPartition;
+    if (up) injection.toxics.push_back(base + "-upstream");
+    if (down) injection.toxics.push_back(base + "-downstream");
+  }
+  injection.started = system_clock().now();
+  for (const auto& name : injection.links) {
+    faults::Link* link = cluster_.link(name);
+    if (spec.action == FaultAction::kDown) {
+      if (auto disabled = link->set_enabled(false); !disabled) return disabled;
+    }
+    for (const auto& toxic_name : injection.toxics) {
+      const auto stream =
+          toxic_name.ends_with("-upstream") ? faults::Stream::kUpstream : faults::Stream::kDownstream;
+      if (auto added = link->add_toxic(toxic_of(spec, stream, toxic_name)); !added)
+        return make_error(added.error().code, name + ": " + added.error().message);
+    }
+  }
+  return {};
+}
+
 asio::awaitable<Result<std::shared_ptr<Injection>>> Injector::inject(experiment::FaultSpec fault) {
   auto injection = std::make_shared<Injection>();
   injection->fault = std::move(fault);
@@ -276,7 +393,9 @@ asio::awaitable<Result<std::shared_ptr<Injection>>> Injector::inject(experiment:
   auto& supervisor = cluster_.supervisor();
   injection->started = system_clock().now();
 
-  if (spec.target.component == Component::kPod) {
+  if (link_fault(spec.action)) {
+    if (auto applied = apply_link_fault(*injection); !applied) co_return applied.error();
+  } else if (spec.target.component == Component::kPod) {
     if (auto picked = co_await pick_pods(*injection); !picked) co_return picked.error();
     injection->started = system_clock().now();
     for (const auto& pod : injection->pods) {
@@ -362,7 +481,14 @@ asio::awaitable<void> Injector::revert(std::shared_ptr<Injection> injection) {
   const experiment::FaultSpec& spec = injection->fault;
   auto& supervisor = cluster_.supervisor();
   const bool pod = spec.target.component == Component::kPod;
-  if (spec.action == FaultAction::kPause) {
+  if (link_fault(spec.action)) {
+    for (const auto& name : injection->links) {
+      faults::Link* link = cluster_.link(name);
+      if (link == nullptr) continue;
+      if (spec.action == FaultAction::kDown) (void)link->set_enabled(true);
+      for (const auto& toxic : injection->toxics) (void)link->remove_toxic(toxic);
+    }
+  } else if (spec.action == FaultAction::kPause) {
     for (const auto& name : injection->processes) (void)supervisor.resume(name);
   } else if (spec.action == FaultAction::kFailReadiness) {
     for (const auto& one : injection->pods) (void)co_await set_readiness(one, false);

@@ -12,8 +12,11 @@
 //            readiness); revert_all() at the end or on abort undoes every
 //            injection that is still in effect
 //
-// Link and API faults are not implemented yet: supported() says so before a
-// run starts. Threading: the cluster's io_context thread.
+// Link faults act on the cluster's link proxies (cluster.h, links()):
+// toxics per direction, `down`, and a partition as a blackhole (timeout 0,
+// both directions) on every link of a node or of a list. API faults are not
+// implemented yet; unsupported_reason() says so before a run starts. Threading: the cluster's io_context
+// thread.
 
 #include <utility>  // before Asio: Boost 1.74 awaitable.hpp needs std::exchange
 
@@ -47,6 +50,8 @@ struct Injection {
     int pid = 0;
   };
   std::vector<Pod> pods;
+  std::vector<std::string> links;   // link faults: the links it acts on
+  std::vector<std::string> toxics;  // the toxics it added to each of them
   SteadyTime started{};
   std::optional<SteadyTime> ended;  // when it was reverted (or its effect ended)
   std::string resolved;             // "etcd-2 (leader)", "pods web-x, web-y"
@@ -86,6 +91,11 @@ class Injector {
   asio::awaitable<void> revert(std::shared_ptr<Injection> injection);
   asio::awaitable<void> sleep(Millis duration);
   std::vector<int> resolve_nodes(const experiment::Target& target);
+  // node-<k> as written (a partition names its node; no random pick).
+  std::vector<int> nodes_of(const experiment::Target& target) const;
+  std::vector<std::string> resolve_links(const experiment::FaultSpec& fault) const;
+  // Adds the fault's toxics (or takes the links down); records them.
+  Status apply_link_fault(Injection& injection);
 
   cluster::Cluster& cluster_;
   Waits waits_;  // follow_schedule's sleeps
