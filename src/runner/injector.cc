@@ -285,30 +285,39 @@ asio::awaitable<Status> Injector::pick_pods(Injection& injection) {
     return a["metadata"].value("name", "") < b["metadata"].value("name", "");
   });
   std::shuffle(candidates.begin(), candidates.end(), random_);
-  candidates.resize(std::min(count, candidates.size()));
+  // Kill and fail-readiness act on a running container: a pod whose node
+  // has none running (it is being restarted) is passed over.
+  const bool needs_container = injection.fault.action != FaultAction::kDelete;
   std::vector<std::string> names;
   for (const auto& pod : candidates) {
-    Injection::Pod picked;
-    picked.name = pod["metadata"].value("name", "");
-    picked.ip = pod["status"].value("podIP", "");
-    const json& containers = pod["spec"]["containers"];
-    if (containers.is_array() && !containers.empty() && containers[0].contains("ports") &&
-        !containers[0]["ports"].empty())
-      picked.port = containers[0]["ports"][0].value("containerPort", 8080);
-    // The container's process, from its node's runtime (kill acts on it).
-    const std::string node = pod["spec"].value("nodeName", "");
-    const int k = node_number(node);
-    if (k >= 1 && k <= cluster_.options().nodes) {
-      auto runtime = runtime::make_runtime_client(co_await asio::this_coro::executor,
-                                                  "http://" + cluster_.runtime_endpoint(k).to_string());
-      auto containers_listed = co_await runtime->list_containers(pod["metadata"].value("uid", ""));
-      if (containers_listed.ok())
-        for (const auto& container : *containers_listed)
-          if (container.state == runtime::ContainerState::kRunning) picked.pid = container.pid;
+    if (names.size() < count) {  // (no break: g++ 12 and co_await in loops)
+      Injection::Pod picked;
+      picked.name = pod["metadata"].value("name", "");
+      picked.ip = pod["status"].value("podIP", "");
+      const json& containers = pod["spec"]["containers"];
+      if (containers.is_array() && !containers.empty() && containers[0].contains("ports") &&
+          !containers[0]["ports"].empty())
+        picked.port = containers[0]["ports"][0].value("containerPort", 8080);
+      // The container's process, from its node's runtime (kill acts on it).
+      const std::string node = pod["spec"].value("nodeName", "");
+      const int k = node_number(node);
+      if (k >= 1 && k <= cluster_.options().nodes) {
+        auto runtime = runtime::make_runtime_client(co_await asio::this_coro::executor,
+                                                    "http://" + cluster_.runtime_endpoint(k).to_string());
+        auto containers_listed = co_await runtime->list_containers(pod["metadata"].value("uid", ""));
+        if (containers_listed.ok())
+          for (const auto& container : *containers_listed)
+            if (container.state == runtime::ContainerState::kRunning) picked.pid = container.pid;
+      }
+      if (picked.pid > 0 || !needs_container) {
+        names.push_back(picked.name);
+        injection.pods.push_back(std::move(picked));
+      }
     }
-    names.push_back(picked.name);
-    injection.pods.push_back(std::move(picked));
   }
+  if (names.empty())
+    co_return make_error(ErrorCode::kUnavailable,
+                         "no pod matching " + injection.fault.target.selector + " has a running container");
   injection.resolved = fmt::format("pods {}", fmt::join(names, ", "));
   co_return Status{};
 }

@@ -81,12 +81,12 @@ TEST_F(RunTest, BadFilesExit2NamingFileLineAndColumnAndStartNothing) {
   const auto link = write_experiment(
       "link",
       "  probes: [{name: web, service: web}]\n"
-      "  faults: [{at: 0s, action: latency, target: \"link:kubelet/node-1->apiserver\", latency: 10ms, "
+      "  faults: [{at: 0s, action: latency, target: \"link:apiserver-1->etcd-1\", latency: 10ms, "
       "duration: 1s}]\n");
   result = run({"run", link.string(), "-o", (out_.path() / "results").string()});
   EXPECT_EQ(result.exit_code, 2) << result.out << result.err;
   EXPECT_NE(result.err.find(link.string() + ":8:"), std::string::npos) << result.err;
-  EXPECT_NE(result.err.find("not wired in yet"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("wired in yet"), std::string::npos) << result.err;
 
   // One bad file among good ones: nothing runs.
   result = run({"run", (kExperiments / "pod-kill.yaml").string(), unknown_key.string(), "-o",
