@@ -287,8 +287,8 @@ int run(int argc, char** argv) {
                "retry an unschedulable pod after this even without events");
 
   std::vector<RoleCommand> roles = {add_runtime_command(app), add_kubelet_command(app),
-                                    add_proxy_command(app), add_app_command(app), add_run_command(app),
-                                    add_link_command(app)};
+                                    add_proxy_command(app),   add_app_command(app),
+                                    add_run_command(app),     add_link_command(app)};
 
   try {
     app.parse(argc, argv);
