@@ -14,6 +14,7 @@ struct ApiMetrics::Families {
   prometheus::Family<prometheus::Histogram>* duration = nullptr;
   prometheus::Gauge* in_flight = nullptr;
   prometheus::Gauge* open_watches = nullptr;
+  prometheus::Family<prometheus::Counter>* injected = nullptr;
 };
 
 ApiMetrics::ApiMetrics()
@@ -37,6 +38,12 @@ ApiMetrics::ApiMetrics()
                                  .Help("Watch streams open.")
                                  .Register(*registry_)
                                  .Add({});
+  families_->injected = &prometheus::BuildCounter()
+                             .Name("shakeout_apiserver_injected_faults_total")
+                             .Help("Requests and watch streams an API fault acted on, by fault type.")
+                             .Register(*registry_);
+  // Every type shows from the start (0), so a rate() has a baseline.
+  for (const char* type : {"error", "latency", "drop-watch"}) families_->injected->Add({{"type", type}});
 }
 
 ApiMetrics::~ApiMetrics() = default;
@@ -61,6 +68,10 @@ void ApiMetrics::set_in_flight(double requests) {
 
 void ApiMetrics::set_open_watches(double watches) {
   families_->open_watches->Set(watches);
+}
+
+void ApiMetrics::count_injected(const std::string& type) {
+  families_->injected->Add({{"type", type}}).Increment();
 }
 
 std::string ApiMetrics::serialize() const {

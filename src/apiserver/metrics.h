@@ -7,6 +7,7 @@
 //   shakeout_apiserver_request_duration_seconds{verb,resource}   histogram
 //   shakeout_apiserver_requests_in_flight                        gauge
 //   shakeout_apiserver_open_watches                              gauge
+//   shakeout_apiserver_injected_faults_total{type}               error | latency | drop-watch
 //
 // verb is upstream's request verb (GET, LIST, WATCH, POST, PUT, PATCH,
 // APPLY, DELETE, DELETECOLLECTION, CONNECT), resource a served resource's
@@ -33,6 +34,8 @@ class ApiMetrics {
                unsigned code, double seconds);
   void set_in_flight(double requests);
   void set_open_watches(double watches);
+  // One request (or watch stream) a fault of `type` acted on (fault_filter.h).
+  void count_injected(const std::string& type);
   // The exposition text for GET /metrics.
   std::string serialize() const;
 

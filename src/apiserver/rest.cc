@@ -248,6 +248,17 @@ asio::awaitable<void> ResourceHandler::stop() {
   }
 }
 
+std::size_t ResourceHandler::end_watches(const std::function<bool(const api::ResourceInfo&)>& match) {
+  std::size_t ended = 0;
+  for (auto& [id, open] : watch_streams_) {
+    auto watcher = open.watcher.lock();
+    if (!watcher || watcher->ended() || !match(*open.resource)) continue;
+    watcher->stop();
+    ++ended;
+  }
+  return ended;
+}
+
 asio::awaitable<void> ResourceHandler::serve(Route route, net::ServerRequest& request,
                                              net::ResponseWriter& writer) {
   const std::string& method = request.method;
@@ -498,6 +509,14 @@ asio::awaitable<void> ResourceHandler::watch(Route route, net::ServerRequest& re
 
   ++open_watches_;
   std::shared_ptr<api::Watcher> stream = *watcher;
+  const uint64_t stream_id = ++next_watch_id_;
+  {
+    OpenWatch& open = watch_streams_[stream_id];  // no braced temporary: g++ 12 coroutines
+    open.resource = route.resource;
+    open.watcher = stream;
+  }
+  // Dropped (a drop-watch fault): the stream ends before its first event.
+  const bool dropped = watch_gate_ && watch_gate_(*route.resource);
   // The watch ends when the client goes away, at timeoutSeconds (upstream
   // default: a random 30-60 min; kubectl sends its own), or at stop().
   auto timer = std::make_shared<asio::steady_timer>(executor_);
@@ -510,7 +529,7 @@ asio::awaitable<void> ResourceHandler::watch(Route route, net::ServerRequest& re
   });
 
   bool first_row = true;
-  for (;;) {
+  while (!dropped) {
     auto event = co_await stream->next();
     if (!event) break;
     std::string line;
@@ -533,6 +552,7 @@ asio::awaitable<void> ResourceHandler::watch(Route route, net::ServerRequest& re
   }
   timer->cancel();
   stream->stop();
+  watch_streams_.erase(stream_id);
   --open_watches_;
   co_await writer.end_stream();
 }

@@ -22,6 +22,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -79,6 +80,13 @@ class ResourceHandler {
 
   std::size_t open_watches() const { return open_watches_; }
 
+  // Ends every open watch stream on a resource `match` accepts, cleanly (the
+  // chunked body ends as at timeoutSeconds); returns how many. For the
+  // drop-watch fault.
+  std::size_t end_watches(const std::function<bool(const api::ResourceInfo&)>& match);
+  // Asked right after a watch stream has started: true ends it at once.
+  void set_watch_gate(std::function<bool(const api::ResourceInfo&)> gate) { watch_gate_ = std::move(gate); }
+
  private:
   asio::awaitable<void> list_or_watch(Route route, net::ServerRequest& request, net::ResponseWriter& writer);
   asio::awaitable<void> watch(Route route, net::ServerRequest& request, net::ResponseWriter& writer);
@@ -132,6 +140,14 @@ class ResourceHandler {
   };
   std::map<std::string, std::shared_ptr<CacheSlot>> caches_;  // by group_resource()
   std::size_t open_watches_ = 0;
+  // The open watch streams, for end_watches().
+  struct OpenWatch {
+    const api::ResourceInfo* resource = nullptr;
+    std::weak_ptr<api::Watcher> watcher;
+  };
+  std::map<uint64_t, OpenWatch> watch_streams_;
+  uint64_t next_watch_id_ = 0;
+  std::function<bool(const api::ResourceInfo&)> watch_gate_;
   bool stopping_ = false;
 };
 

@@ -5,10 +5,13 @@
 #include <sys/resource.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <random>
@@ -18,6 +21,7 @@
 #include "api/resource_registry.h"
 #include "api/status.h"
 #include "apiserver/auth.h"
+#include "apiserver/fault_filter.h"
 #include "apiserver/metrics.h"
 #include "apiserver/rest.h"
 #include "apiserver/route.h"
@@ -100,6 +104,48 @@ std::string request_verb(const net::ServerRequest& request, const std::optional<
     return "APPLY";
   if (method == "DELETE" && route->collection()) return "DELETECOLLECTION";
   return method;
+}
+
+// The Kubernetes verb a fault matches on (requestinfo.go's lower-case verbs;
+// subresource POSTs such as binding and eviction are creates).
+std::string kube_verb(const net::ServerRequest& request, const Route& route) {
+  const std::string& method = request.method;
+  if (method == "GET" || method == "HEAD") {
+    std::string_view watch = request.query_value("watch");
+    if (route.collection() && (watch == "true" || watch == "1")) return "watch";
+    return route.collection() ? "list" : "get";
+  }
+  if (method == "POST") return "create";
+  if (method == "PUT") return "update";
+  if (method == "PATCH") return "patch";
+  if (method == "DELETE") return route.collection() ? "deletecollection" : "delete";
+  return "";
+}
+
+net::ServerResponse error_response(const api::ApiError& error) {
+  net::ServerResponse response = json_response(static_cast<unsigned>(error.code), error.status);
+  // client-go waits Retry-After seconds before retrying a 429 (or a 5xx that sends one).
+  const auto& details = error.status.value("details", json::object());
+  if (details.contains("retryAfterSeconds"))
+    response.headers.emplace_back("Retry-After", std::to_string(details["retryAfterSeconds"].get<int>()));
+  return response;
+}
+
+constexpr std::string_view kFaultsPath = "/debug/shakeout/faults";
+
+bool is_faults_path(const std::string& path) {
+  return path == kFaultsPath || (path.size() > kFaultsPath.size() + 1 && path.rfind(kFaultsPath, 0) == 0 &&
+                                 path[kFaultsPath.size()] == '/');
+}
+
+// Who may add and remove faults: cluster admins and the harness itself.
+bool may_control_faults(const UserInfo& user) {
+  return user.name == "shakeout" ||
+         std::find(user.groups.begin(), user.groups.end(), "system:masters") != user.groups.end();
+}
+
+bool in(const std::vector<std::string>& list, const std::string& value) {
+  return list.empty() || std::find(list.begin(), list.end(), value) != list.end();
 }
 
 // "10.96.0.0/24" with a loopback or private IPv4 network and a prefix of /8../30.
@@ -186,6 +232,13 @@ ApiServer::ApiServer(asio::any_io_executor executor, Options options) : options_
   rest.seed = std::random_device()();
   rest.seed = (rest.seed << 32) ^ std::random_device()();
   resources_ = std::make_unique<ResourceHandler>(executor, *etcd_, system_clock(), std::move(rest));
+  faults_ = std::make_unique<FaultFilter>(system_clock());
+  // A watch that starts while a drop-watch fault covers its resource ends at once.
+  resources_->set_watch_gate([this](const api::ResourceInfo& resource) {
+    if (!faults_->drops_watches(resource.plural)) return false;
+    metrics_->count_injected("drop-watch");
+    return true;
+  });
 }
 
 ApiServer::~ApiServer() = default;
@@ -237,9 +290,25 @@ asio::awaitable<void> ApiServer::dispatch(std::optional<Route> route, net::Serve
   }
   const std::string_view credentials = request.header("Authorization");
   const bool anonymous_ok = options_.anonymous_auth && credentials.empty();
-  if (authenticator_ && !anonymous_ok && !authenticator_->authenticate(credentials)) {
+  std::optional<UserInfo> user;
+  if (authenticator_) user = authenticator_->authenticate(credentials);
+  if (authenticator_ && !anonymous_ok && !user) {
     const auto error = api::unauthorized();
     co_await writer.send(json_response(static_cast<unsigned>(error.code), error.status));
+    co_return;
+  }
+  if (is_faults_path(request.path)) {
+    // Without a token file everyone is served (see Options::token_auth_file).
+    if (authenticator_ && !(user && may_control_faults(*user))) {
+      const auto error =
+          api::make_status(403, "Forbidden",
+                           fmt::format("forbidden: User \"{}\" cannot {} path \"{}\"",
+                                       user ? user->name : "system:anonymous", request.method, request.path),
+                           json::object());
+      co_await writer.send(json_response(403, error.status));
+      co_return;
+    }
+    co_await writer.send(control_faults(request));
     co_return;
   }
   if (read && request.path == "/metrics") {
@@ -272,12 +341,72 @@ asio::awaitable<void> ApiServer::dispatch(std::optional<Route> route, net::Serve
     }
   }
   if (route) {
+    if (co_await apply_faults(*route, kube_verb(request, *route), writer)) co_return;
     co_await ensure_bootstrapped();  // also when nothing probed /readyz yet
     co_await resources_->serve(*route, request, writer);
     co_return;
   }
   const auto error = api::path_not_found();
   co_await writer.send(json_response(static_cast<unsigned>(error.code), error.status));
+}
+
+asio::awaitable<bool> ApiServer::apply_faults(const Route& route, const std::string& verb,
+                                              net::ResponseWriter& writer) {
+  const FaultDecision decision = faults_->decide(verb, route.resource->plural);
+  for (const auto& type : decision.injected) metrics_->count_injected(type);
+  if (decision.delay > Millis(0)) {
+    // A timer, so other requests go on meanwhile.
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    timer.expires_after(decision.delay);
+    boost::system::error_code ec;
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  if (!decision.error) co_return false;
+  co_await writer.send(error_response(*decision.error));
+  co_return true;
+}
+
+net::ServerResponse ApiServer::control_faults(const net::ServerRequest& request) {
+  const std::string id =
+      request.path.size() > kFaultsPath.size() ? request.path.substr(kFaultsPath.size() + 1) : "";
+  if (id.empty() && (request.method == "GET" || request.method == "HEAD")) {
+    json items = json::array();
+    for (const auto& fault : faults_->active()) items.push_back(fault.to_json());
+    json list = json::object();
+    list["kind"] = "FaultList";
+    list["items"] = std::move(items);
+    return json_response(200, list);
+  }
+  if (id.empty() && request.method == "POST") {
+    const json body = json::parse(request.body, nullptr, false);
+    if (body.is_discarded()) return error_response(api::bad_request("body: not valid JSON"));
+    auto fault = parse_fault(body);
+    if (!fault) return error_response(api::bad_request(fault.error().message));
+    const ApiFault added = *fault;
+    if (auto done = faults_->add(std::move(*fault)); !done) {
+      return error_response(api::make_status(409, "AlreadyExists", done.error().message, json::object()));
+    }
+    if (added.type == FaultType::kDropWatch && in(added.verbs, "watch")) {
+      const std::size_t ended = resources_->end_watches(
+          [&added](const api::ResourceInfo& resource) { return in(added.resources, resource.plural); });
+      for (std::size_t i = 0; i < ended; ++i) metrics_->count_injected("drop-watch");
+    }
+    log::info("apiserver", "fault {} added: {}", added.id, added.to_json().dump());
+    return json_response(201, added.to_json());
+  }
+  if (!id.empty() && request.method == "DELETE") {
+    if (!faults_->remove(id))
+      return error_response(
+          api::make_status(404, "NotFound", fmt::format("fault {} is not active", id), json::object()));
+    log::info("apiserver", "fault {} removed", id);
+    json gone = json::object();
+    gone["kind"] = "Status";
+    gone["apiVersion"] = "v1";
+    gone["status"] = "Success";
+    gone["message"] = fmt::format("fault {} removed", id);
+    return json_response(200, gone);
+  }
+  return error_response(api::method_not_allowed());
 }
 
 std::optional<nlohmann::json> ApiServer::discovery(const std::string& path) const {

@@ -8,6 +8,9 @@
 // --token-auth-file; 401 otherwise): /metrics, discovery (/api, /apis,
 // /api/v1, /apis/<group>/<version>), /openapi/v3, and every resource route
 // (ResourceHandler, rest.h). Anything else is a metav1.Status 404.
+// Resource requests pass the FaultFilter (fault_filter.h) first; its control
+// endpoint /debug/shakeout/faults is for system:masters and the user
+// "shakeout" only (403 otherwise).
 // Threading: one io_context thread; start() once, stop() before destruction.
 
 #include <utility>  // before Asio: Boost 1.74 awaitable.hpp needs std::exchange
@@ -29,6 +32,7 @@
 namespace shakeout::net {
 class HttpServer;
 struct ServerRequest;
+struct ServerResponse;
 class ResponseWriter;
 }  // namespace shakeout::net
 namespace shakeout::etcd {
@@ -38,6 +42,7 @@ class Client;
 namespace shakeout::apiserver {
 
 class ApiMetrics;
+class FaultFilter;
 class ResourceHandler;
 class TokenAuthenticator;
 
@@ -98,6 +103,11 @@ class ApiServer {
                                  net::ResponseWriter& writer);
   asio::awaitable<void> readyz(net::ResponseWriter& writer);
   asio::awaitable<bool> ensure_bootstrapped();
+  // The fault filter's control endpoint (/debug/shakeout/faults[/<id>]).
+  net::ServerResponse control_faults(const net::ServerRequest& request);
+  // Applies the fault filter to a resource request; true when it answered it.
+  asio::awaitable<bool> apply_faults(const Route& route, const std::string& verb,
+                                     net::ResponseWriter& writer);
   // The discovery document at `path` (/api, /apis, /api/v1, /apis/<g>/<v>).
   std::optional<nlohmann::json> discovery(const std::string& path) const;
 
@@ -107,6 +117,7 @@ class ApiServer {
   std::unique_ptr<TokenAuthenticator> authenticator_;
   std::unique_ptr<ApiMetrics> metrics_;
   std::unique_ptr<ResourceHandler> resources_;
+  std::unique_ptr<FaultFilter> faults_;
   bool bootstrapped_ = false;  // the system namespaces exist
 };
 

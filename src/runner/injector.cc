@@ -117,6 +117,52 @@ std::vector<std::string> just(std::string name) {
   return names;
 }
 
+bool api_fault(FaultAction action) {
+  return action == FaultAction::kHttpError || action == FaultAction::kApiLatency ||
+         action == FaultAction::kDropWatch;
+}
+
+// The apiservers' fault-filter body for `spec` (docs/apiserver.md): the
+// target's resource ("all": every resource) plus any `resources` listed.
+std::string api_fault_body(const experiment::FaultSpec& spec, const std::string& id, uint64_t seed) {
+  json body = json::object();
+  body["id"] = id;
+  std::vector<std::string> resources;
+  if (spec.target.selector != "all") resources.push_back(spec.target.selector);
+  for (const auto& resource : spec.resources)
+    if (std::find(resources.begin(), resources.end(), resource) == resources.end())
+      resources.push_back(resource);
+  body["resources"] = resources;
+  body["verbs"] = spec.verbs;
+  if (spec.action == FaultAction::kHttpError) {
+    body["type"] = "error";
+    body["status"] = spec.status;
+    body["percent"] = spec.error_percent;
+  } else if (spec.action == FaultAction::kApiLatency) {
+    body["type"] = "latency";
+    body["latencyMs"] = spec.latency.count();
+    body["jitterMs"] = std::min(spec.jitter, spec.latency).count();
+  } else {
+    body["type"] = "drop-watch";
+  }
+  body["durationMs"] = (spec.duration.value_or(Millis(0)) + kApiFaultMargin).count();
+  body["seed"] = seed;
+  return body.dump();
+}
+
+net::HttpRequest fault_request(std::string method, std::string target, std::string body,
+                               const std::string& token) {
+  net::HttpRequest request;
+  request.method = std::move(method);
+  request.target = std::move(target);
+  request.headers.emplace_back("Authorization", "Bearer " + token);
+  if (!body.empty()) {
+    request.content_type = "application/json";
+    request.body = std::move(body);
+  }
+  return request;
+}
+
 bool running(cluster::Supervisor& supervisor, const std::string& name) {
   auto info = supervisor.info(name);
   return info && info->state != cluster::ProcessState::kExited;
@@ -132,16 +178,8 @@ std::string unsupported_reason(const experiment::FaultSpec& fault) {
     for (const auto& name : names)
       if (name.find("->etcd-") != std::string::npos || name.find("->service/") != std::string::npos)
         return fmt::format("link {}: only the links to the apiservers are wired in yet", name);
-    return "";
   }
-  switch (fault.action) {
-    case FaultAction::kHttpError:
-    case FaultAction::kApiLatency:
-    case FaultAction::kDropWatch:
-      return "API faults need the fault front of the apiservers, which is not built yet";
-    default:
-      return "";
-  }
+  return "";
 }
 
 Injector::Injector(asio::any_io_executor executor, cluster::Cluster& cluster, client::Config api,
@@ -445,6 +483,14 @@ asio::awaitable<Result<std::shared_ptr<Injection>>> Injector::inject(experiment:
       }
       if (!done) co_return make_error(done.error().code, name + ": " + done.error().message);
     }
+  } else if (api_fault(spec.action)) {
+    injection->api_fault_id =
+        fmt::format("{}-{}", experiment::to_string(spec.action), injections_.size() + 1);
+    injection->resolved = fmt::format("apiservers ({})", spec.target.text);
+    std::string body = api_fault_body(spec, injection->api_fault_id, random_());
+    injection->started = system_clock().now();
+    if (auto added = co_await add_api_fault(std::move(body)); !added)
+      co_return make_error(added.error().code, spec.target.text + ": " + added.error().message);
   } else {
     co_return make_error(ErrorCode::kInvalidArgument, unsupported_reason(spec));
   }
@@ -497,6 +543,8 @@ asio::awaitable<void> Injector::revert(std::shared_ptr<Injection> injection) {
       if (spec.action == FaultAction::kDown) (void)link->set_enabled(true);
       for (const auto& toxic : injection->toxics) (void)link->remove_toxic(toxic);
     }
+  } else if (api_fault(spec.action)) {
+    co_await remove_api_fault(injection->api_fault_id);
   } else if (spec.action == FaultAction::kPause) {
     for (const auto& name : injection->processes) (void)supervisor.resume(name);
   } else if (spec.action == FaultAction::kFailReadiness) {
@@ -516,6 +564,51 @@ asio::awaitable<void> Injector::revert(std::shared_ptr<Injection> injection) {
       if (!running(supervisor, name)) (void)co_await supervisor.restart(name);
   }
   injection->ended = system_clock().now();
+}
+
+asio::awaitable<Status> Injector::add_api_fault(std::string body) {
+  const net::HttpClientConfig http_config;  // explicit: see leader_of
+  net::HttpClient http(co_await asio::this_coro::executor, http_config);
+  const std::string token = cluster_.token("shakeout");
+  const std::string target = "/debug/shakeout/faults";
+  const std::string method = "POST";
+  std::vector<std::string> failures;
+  int added = 0;
+  for (const auto& url : cluster_.apiserver_urls()) {
+    // No continue in this loop: g++ 12 mishandles it after a co_await.
+    auto endpoint = net::parse_endpoint(url);
+    Result<net::HttpResponse> response = make_error(ErrorCode::kInvalidArgument, "not an http:// URL");
+    if (endpoint.ok())
+      response = co_await http.request(*endpoint, fault_request(method, target, body, token), Millis(2000));
+    if (!response.ok()) {
+      failures.push_back(url + ": " + response.error().describe());
+    } else if (response->status != 201) {
+      failures.push_back(fmt::format("{}: {} {}", url, response->status, response->body));
+    } else {
+      ++added;
+    }
+  }
+  // An apiserver that is down has no requests to fault; one is enough.
+  if (added == 0)
+    co_return make_error(ErrorCode::kUnavailable,
+                         fmt::format("no apiserver took the fault: {}", fmt::join(failures, "; ")));
+  co_return Status{};
+}
+
+asio::awaitable<void> Injector::remove_api_fault(std::string id) {
+  const net::HttpClientConfig http_config;  // explicit: see leader_of
+  net::HttpClient http(co_await asio::this_coro::executor, http_config);
+  const std::string token = cluster_.token("shakeout");
+  const std::string target = "/debug/shakeout/faults/" + id;
+  const std::string method = "DELETE";
+  const std::string no_body;
+  for (const auto& url : cluster_.apiserver_urls()) {
+    auto endpoint = net::parse_endpoint(url);
+    // Errors are ignored: a down apiserver lost the fault with its memory,
+    // and one that missed the DELETE expires it on its own.
+    if (endpoint.ok())
+      (void)co_await http.request(*endpoint, fault_request(method, target, no_body, token), Millis(2000));
+  }
 }
 
 asio::awaitable<void> Injector::revert_all() {

@@ -7,16 +7,19 @@
 //            leader_election_master_status, pod:app=web lists the pods and
 //            picks `count` (or `percent`) of them with the seeded RNG
 //   inject   kill/stop/pause/restart/crash-loop a process, crash or reboot a
-//            node, kill/delete a pod or fail its readiness
+//            node, kill/delete a pod or fail its readiness, or add an API
+//            fault (http-error, api-latency, drop-watch) to every apiserver's
+//            fault filter (POST /debug/shakeout/faults, expiring on its own
+//            kApiFaultMargin after the fault's duration as a safety net)
 //   revert   what the fault's schedule asks for (resume, restartAfter, heal
-//            readiness); revert_all() at the end or on abort undoes every
-//            injection that is still in effect
+//            readiness, DELETE the API fault); revert_all() at the end or on
+//            abort undoes every injection that is still in effect
 //
 // Link faults act on the cluster's link proxies (cluster.h, links()):
 // toxics per direction, `down`, and a partition as a blackhole (timeout 0,
-// both directions) on every link of a node or of a list. API faults are not
-// implemented yet; unsupported_reason() says so before a run starts. Threading: the cluster's io_context
-// thread.
+// both directions) on every link of a node or of a list; links to etcd and
+// Services are not wired in yet: unsupported_reason() says so before a run
+// starts. Threading: the cluster's io_context thread.
 
 #include <utility>  // before Asio: Boost 1.74 awaitable.hpp needs std::exchange
 
@@ -55,8 +58,13 @@ struct Injection {
   SteadyTime started{};
   std::optional<SteadyTime> ended;  // when it was reverted (or its effect ended)
   std::string resolved;             // "etcd-2 (leader)", "pods web-x, web-y"
+  std::string api_fault_id;         // API faults: the id in the apiservers' fault filters
   bool reverted = false;
 };
+
+// How long an API fault outlives its duration in the apiservers when nobody
+// removes it (the harness died): the filter then expires it on its own.
+constexpr Millis kApiFaultMargin{5000};
 
 // Empty if the runner can carry out `fault`; otherwise why not.
 std::string unsupported_reason(const experiment::FaultSpec& fault);
@@ -89,6 +97,10 @@ class Injector {
   asio::awaitable<Status> pick_pods(Injection& injection);
   asio::awaitable<Status> set_readiness(const Injection::Pod& pod, bool fail);
   asio::awaitable<void> revert(std::shared_ptr<Injection> injection);
+  // POSTs an API fault's control body to every apiserver; fails when none took it.
+  asio::awaitable<Status> add_api_fault(std::string body);
+  // DELETEs it from every apiserver (one that is down is skipped).
+  asio::awaitable<void> remove_api_fault(std::string id);
   asio::awaitable<void> sleep(Millis duration);
   std::vector<int> resolve_nodes(const experiment::Target& target);
   // node-<k> as written (a partition names its node; no random pick).

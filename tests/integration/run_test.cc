@@ -228,5 +228,33 @@ TEST_F(RunTest, EveryExperimentInTheRepositoryPasses) {
   EXPECT_EQ(passed, experiments) << result.out;
 }
 
+TEST_F(RunTest, TheApiserver503StormShowsOnTheApiProbeAndHeals) {
+  const fs::path results = out_.path() / "results";
+  auto result =
+      run({"run", (kExperiments / "apiserver-503-storm.yaml").string(), "-o", results.string()}, 300s);
+  ASSERT_EQ(result.exit_code, 0) << result.out << result.err;
+  const json report = json::parse(slurp(results / "apiserver-503-storm" / "report.json"));
+  const json& repeat = report["repeats"][0];
+  ASSERT_EQ(repeat["faults"].size(), 1u);
+  EXPECT_EQ(repeat["faults"][0]["action"], "http-error");
+  const json& api = repeat["probes"]["api"];
+  // Impact: failed samples, each counted as a 503 error.
+  EXPECT_LT(api["availability"].get<double>(), 1.0) << api.dump();
+  EXPECT_TRUE(api["timeToImpactMs"].is_number()) << api.dump();
+  int errors = 0;
+  bool saw_503 = false;
+  for (auto it = api["errors"].begin(); it != api["errors"].end(); ++it) {
+    errors += it->get<int>();
+    saw_503 = saw_503 || it.key().find("503") != std::string::npos;
+  }
+  EXPECT_GT(errors, 0) << api.dump();
+  EXPECT_TRUE(saw_503) << api.dump();
+  // Recovery: whole again after the 3 s storm, and the data plane never noticed.
+  ASSERT_TRUE(api["timeToRecoverMs"].is_number()) << api.dump();
+  EXPECT_GE(api["timeToRecoverMs"].get<double>(), 2000);
+  EXPECT_LT(api["timeToRecoverMs"].get<double>(), 10000);
+  EXPECT_GE(repeat["probes"]["web"]["availability"].get<double>(), 0.99);
+}
+
 }  // namespace
 }  // namespace shakeout::testing
