@@ -192,6 +192,23 @@ TEST_F(InjectorTest, PauseStopsTheProcessAndItsScheduleResumesIt) {
   EXPECT_EQ(pid_of("kubelet-node-1"), pid);
 }
 
+TEST_F(InjectorTest, StopEndsTheProcessGracefullyAndRestartAfterStartsItAgain) {
+  const pid_t before = pid_of("kubelet-node-2");
+  ASSERT_NE(before, 0);
+  auto spec = fault(FaultAction::kStop, Component::kKubelet, "node-2");
+  spec.restart_after = 300ms;
+  auto injection = inject(spec);
+  ASSERT_TRUE(injection);
+  ASSERT_TRUE(wait_for([&] { return pid_of("kubelet-node-2") == 0; }, 10s)) << "SIGTERM did not end it";
+  const auto exit = cluster_->supervisor().info("kubelet-node-2")->last_exit;
+  ASSERT_TRUE(exit);
+  EXPECT_FALSE(exit->signaled && exit->code == SIGKILL) << exit->describe();
+  run_blocking(*io_, injector_->follow_schedule(injection));
+  const pid_t after = pid_of("kubelet-node-2");
+  EXPECT_NE(after, 0);
+  EXPECT_NE(after, before);
+}
+
 TEST_F(InjectorTest, CrashLoopKillsTheProcessEachTimeItIsBackAndLeavesItRunning) {
   const int restarts_before = cluster_->supervisor().info("proxy-node-2")->restarts;
   // Nothing restarts a proxy on its own: the loop starts it again every
