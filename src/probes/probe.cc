@@ -358,12 +358,54 @@ class EtcdProbe final : public Probe {
     }
     sample.ok = true;
     sample.latency_ms = ms_since(*context_.clock, start);
+    // Every 5th sample also asks who leads, at which term (one check at a
+    // time; after the put's latency was taken).
+    if (writes_ % 5 == 0 && !checking_) {
+      checking_ = true;
+      const SteadyTime asked = context_.clock->now();
+      auto leader = co_await etcd::find_leader(etcd_);
+      checking_ = false;
+      note_leader(asked, leader.ok() ? leader->endpoint : std::string(), leader.ok() ? leader->raft_term : 0);
+    }
     co_return sample;
   }
 
+ public:
+  nlohmann::json details(SteadyTime origin) const override {
+    json changes = json::array();
+    for (const auto& seen : leaders_) {
+      json one;
+      one["atMs"] = std::chrono::duration<double, std::milli>(seen.at - origin).count();
+      one["leader"] = seen.endpoint;  // "" while no member has a quorum
+      one["term"] = seen.term;
+      changes.push_back(std::move(one));
+    }
+    json out;
+    out["leaderChanges"] = std::move(changes);
+    return out;
+  }
+
  private:
+  struct LeaderSeen {
+    SteadyTime at;
+    std::string endpoint;
+    uint64_t term = 0;
+  };
+  void note_leader(SteadyTime at, std::string endpoint, uint64_t term) {
+    if (!leaders_.empty() && leaders_.back().endpoint == endpoint &&
+        (term == 0 || leaders_.back().term == term))
+      return;
+    LeaderSeen seen;
+    seen.at = at;
+    seen.endpoint = std::move(endpoint);
+    seen.term = term;
+    leaders_.push_back(std::move(seen));
+  }
+
   etcd::Client etcd_;
   uint64_t writes_ = 0;
+  bool checking_ = false;
+  std::vector<LeaderSeen> leaders_;  // each change of leader or term, as seen
 };
 
 }  // namespace
@@ -390,6 +432,10 @@ Probe::Probe(experiment::ProbeSpec spec, ProbeContext context)
   const double rate = spec_.rate > 0 ? spec_.rate : default_rate(spec_.kind);
   period_ =
       rate > 0 ? std::max(Millis(1), Millis(static_cast<int64_t>(1000.0 / rate))) : context_.state_period;
+}
+
+nlohmann::json Probe::details(SteadyTime /*origin*/) const {
+  return nullptr;
 }
 
 asio::awaitable<Status> Probe::prepare() {

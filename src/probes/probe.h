@@ -13,8 +13,8 @@
 //             API at the context's state period; no sample while the API
 //             does not answer (the last one stands).
 //   api       GET /readyz on the apiservers plus a write and read of a Lease.
-//   etcd      a put of a probe key through the etcd client; the leader and
-//             its term go in the sample's `detail`.
+//   etcd      a put of a probe key through the etcd client; every 5th
+//             sample also asks who leads at which term (details()).
 //   exec      runs a command; exit 0 is success.
 //
 // A sample's time is when it was issued; its outcome is filled in when the
@@ -27,6 +27,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <nlohmann/json.hpp>
 
 #include <memory>
 #include <string>
@@ -72,6 +73,9 @@ class Probe {
   int in_flight() const { return in_flight_; }
   // The period between samples.
   Millis period() const { return period_; }
+  // What the probe saw besides its samples, for the report (times in ms from
+  // `origin`); null for most. etcd: {"leaderChanges": [{atMs, leader, term}]}.
+  virtual nlohmann::json details(SteadyTime origin) const;
 
  protected:
   // One sample's outcome (ok, latency, error); `at` is set by the caller.

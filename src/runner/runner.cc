@@ -159,6 +159,7 @@ void record_measurements(json& result, const Experiment& experiment,
                   {"errors", availability.errors}};
     entry["timeToImpactMs"] = impact ? json(ms(*impact)) : json(nullptr);
     entry["timeToRecoverMs"] = recover ? json(ms(*recover)) : json(nullptr);
+    if (json details = probe->details(t0); !details.is_null()) entry["details"] = std::move(details);
     measured_probes[probe->spec().name] = std::move(entry);
   }
   result["probes"] = measured_probes;

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <boost/asio/co_spawn.hpp>
 #include <nlohmann/json.hpp>
 
 #include <fstream>
@@ -19,6 +20,7 @@
 #include "common/async.h"
 #include "etcd/client.h"
 #include "net/http_client.h"
+#include "probes/probe.h"
 #include "pump.h"
 
 namespace shakeout::runner {
@@ -178,6 +180,37 @@ TEST_F(InjectorTest, EtcdLeaderResolvesToTheMemberEtcdReportsAndKillWithRestartA
       << "still running after kill";
   run_blocking(*io_, injector_->follow_schedule(injection));
   EXPECT_NE(pid_of(injection->processes[0]), 0) << "not restarted after restartAfter";
+}
+
+TEST_F(InjectorTest, TheEtcdProbeSeesANewLeaderAtAHigherTermAfterTheLeaderIsKilled) {
+  experiment::ProbeSpec spec;
+  spec.name = "etcd";
+  spec.kind = experiment::ProbeKind::kEtcd;
+  probes::ProbeContext context;
+  context.executor = io_->get_executor();
+  context.etcd_urls = cluster_->etcd().client_urls();
+  auto probe = probes::make_probe(spec, context);
+  bool done = false;
+  const SteadyTime origin = system_clock().now();
+  asio::co_spawn(*io_, probe->run(), [&](const std::exception_ptr&) { done = true; });
+  ASSERT_TRUE(wait_for([&] { return probe->details(origin)["leaderChanges"].size() == 1; }, 10s));
+  auto kill = fault(FaultAction::kKill, Component::kEtcd, "leader");
+  kill.restart_after = 200ms;
+  auto injection = inject(kill);
+  ASSERT_TRUE(injection);
+  run_blocking(*io_, injector_->follow_schedule(injection));
+  EXPECT_TRUE(wait_for(
+      [&] {
+        const json changes = probe->details(origin)["leaderChanges"];
+        const json& last = changes.back();
+        return !last["leader"].get<std::string>().empty() && last["leader"] != changes[0]["leader"];
+      },
+      10s))
+      << probe->details(origin).dump();
+  probe->stop();
+  ASSERT_TRUE(wait_for([&] { return done; }, 10s));
+  const json changes = probe->details(origin)["leaderChanges"];
+  EXPECT_GT(changes.back()["term"].get<uint64_t>(), changes[0]["term"].get<uint64_t>()) << changes.dump();
 }
 
 TEST_F(InjectorTest, PauseStopsTheProcessAndItsScheduleResumesIt) {
