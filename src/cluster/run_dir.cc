@@ -8,12 +8,15 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
+#include <cstddef>
 #include <cstring>
 #include <ctime>
 #include <fstream>
@@ -186,6 +189,23 @@ FileLock& FileLock::operator=(FileLock&& other) noexcept {
 
 // Closing (never LOCK_UN) releases the lock only when the last descriptor of
 // the open file is closed, so a lock carried across fork() stays held.
+Result<FileLock> FileLock::try_acquire_abstract(const std::string& name) {
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return make_error(ErrorCode::kIo, fmt::format("socket: {}", std::strerror(errno)));
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  const size_t length = std::min(name.size(), sizeof(addr.sun_path) - 1);
+  std::memcpy(addr.sun_path + 1, name.data(), length);  // sun_path[0] == '\0': abstract
+  const auto size = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + length);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), size) != 0) {
+    const int error = errno;
+    ::close(fd);
+    if (error == EADDRINUSE) return make_error(ErrorCode::kConflict, "held: @" + name);
+    return make_error(ErrorCode::kIo, fmt::format("bind @{}: {}", name, std::strerror(error)));
+  }
+  return FileLock(fd);
+}
+
 FileLock::~FileLock() {
   if (fd_ >= 0) ::close(fd_);
 }
@@ -284,11 +304,16 @@ Result<SubnetLease> lease_subnet(const fs::path& root) {
       if (lock.error().code == ErrorCode::kConflict) continue;
       return lock.error();
     }
+    auto machine_lock = FileLock::try_acquire_abstract(fmt::format("shakeout-subnet-{}", subnet));
+    if (!machine_lock) {
+      if (machine_lock.error().code == ErrorCode::kConflict) continue;  // another runtime root's cluster
+      return machine_lock.error();
+    }
     if (!subnet_ports_free(subnet)) {
       log::debug("cluster", "subnet 127.{}.0.0/16 is in use outside shakeout's locks; skipping", subnet);
       continue;
     }
-    return SubnetLease{subnet, std::move(*lock)};
+    return SubnetLease{subnet, std::move(*lock), std::move(*machine_lock)};
   }
   return make_error(ErrorCode::kUnavailable, "every subnet 127.1-254.0.0/16 is taken by a running cluster");
 }

@@ -43,6 +43,10 @@ class FileLock {
   static Result<FileLock> acquire(const fs::path& path);
   // Like try_acquire, but never creates the file: kNotFound if it is missing.
   static Result<FileLock> try_acquire_existing(const fs::path& path);
+  // A machine-wide lock with no file: a bound abstract Unix socket named
+  // "\0<name>" (one namespace for every user and runtime root; released by
+  // the kernel when the holder dies). kConflict if another process holds it.
+  static Result<FileLock> try_acquire_abstract(const std::string& name);
   FileLock(FileLock&& other) noexcept;
   FileLock& operator=(FileLock&& other) noexcept;
   FileLock(const FileLock&) = delete;
@@ -96,9 +100,12 @@ Result<ClusterRecord> read_record(const fs::path& run_dir);
 // The subnet C a cluster owns while the lease lives.
 struct SubnetLease {
   int subnet = 0;
-  FileLock lock;
+  FileLock lock;          // locks/subnet-C.lock under the runtime root
+  FileLock machine_lock;  // "shakeout-subnet-C", across runtime roots and users
 };
-// Takes the lowest free subnet: its lock is free and its etcd ports bind.
+// Takes the lowest free subnet: both its locks are free and its etcd ports
+// bind. (The runtime root's lock alone let two roots, e.g. two users or two
+// SHAKEOUT_RUNTIME_DIRs, take the same C before either etcd had bound.)
 Result<SubnetLease> lease_subnet(const fs::path& root);
 
 // A live cluster's run directory, owned by its supervisor. Destruction

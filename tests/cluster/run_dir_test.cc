@@ -1,6 +1,7 @@
 #include "cluster/run_dir.h"
 
 #include <arpa/inet.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -176,6 +177,30 @@ TEST(SubnetLease, LiveLeasesNeverShareASubnetAndFreedOnesAreReused) {
   ASSERT_TRUE(c.ok());
   EXPECT_LE(c->subnet, freed);  // the lowest free subnet comes back
   EXPECT_NE(c->subnet, b->subnet);
+}
+
+TEST(SubnetLease, TwoRuntimeRootsNeverShareASubnet) {
+  // Before the machine-wide lock, two roots (two users, two
+  // SHAKEOUT_RUNTIME_DIRs) could both take the lowest free C before either
+  // cluster's etcd bound its ports, and their etcd members joined each other.
+  TempDir root_a;
+  TempDir root_b;
+  std::vector<SubnetLease> a;
+  std::vector<SubnetLease> b;
+  for (int i = 0; i < 5; ++i) {
+    auto one = lease_subnet(root_a.path());
+    ASSERT_TRUE(one.ok()) << one.error().message;
+    a.push_back(std::move(*one));
+    auto other = lease_subnet(root_b.path());
+    ASSERT_TRUE(other.ok()) << other.error().message;
+    b.push_back(std::move(*other));
+  }
+  for (const auto& x : a)
+    for (const auto& y : b) EXPECT_NE(x.subnet, y.subnet);
+  // The machine-wide lock is the kernel's: taking it twice fails.
+  auto held = FileLock::try_acquire_abstract(fmt::format("shakeout-subnet-{}", a[0].subnet));
+  ASSERT_FALSE(held.ok());
+  EXPECT_EQ(held.error().code, ErrorCode::kConflict);
 }
 
 // Listens on `subnet`'s etcd client port, as a foreign process would; -1 if
