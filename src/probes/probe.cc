@@ -80,6 +80,7 @@ struct RawGet {
 std::string status_error(const std::string& head, bool& ok) {
   // "HTTP/1.1 200 OK"
   ok = false;
+  if (head.empty()) return "closed";  // accepted, then closed without an answer (a dying pod)
   if (head.size() < 12 || head.compare(0, 5, "HTTP/") != 0) return "bad response";
   const int code = std::atoi(head.c_str() + 9);
   if (code >= 200 && code < 400) {

