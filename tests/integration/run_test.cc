@@ -221,6 +221,12 @@ TEST_F(RunTest, CtrlCDuringAPauseEndsTheRunAndLeavesNothing) {
 }
 
 TEST_F(RunTest, EveryExperimentInTheRepositoryPasses) {
+#ifdef SHAKEOUT_SANITIZE_BUILD
+  // The experiments' expectations are timings of a real run; under ASan every
+  // component runs several times slower. The sanitizers still see runs here:
+  // pod-kill, an unmet expectation, Ctrl-C mid-pause and the 503 storm.
+  GTEST_SKIP() << "every experiment runs in the plain build (CI's first stage)";
+#endif
   const fs::path results = out_.path() / "results";
   auto result = run({"run", kExperiments.string(), "-o", results.string(), "-q"}, 900s);
   EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
