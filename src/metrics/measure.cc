@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
+#include <span>
 
 namespace shakeout::metrics {
 namespace {
@@ -110,7 +112,13 @@ bool holds_over(const std::vector<Sample>& samples, SteadyTime to, Millis window
   const SteadyTime from = to - window;
   bool any_inside = false;
   const Sample* before = nullptr;
-  for (const auto& sample : samples) {
+  // The runner asks this every 20 ms while it waits for recovery: start a
+  // few samples before the window instead of at the run's first sample
+  // (pending samples can sit out of answer order, so step back generously).
+  auto first = std::lower_bound(samples.begin(), samples.end(), from,
+                                [](const Sample& s, SteadyTime t) { return s.at < t; });
+  first -= std::min<std::ptrdiff_t>(first - samples.begin(), 64);
+  for (const auto& sample : std::span(first, samples.end())) {
     if (sample.at >= to) break;
     if (sample.pending) continue;
     if (sample.at < from) {

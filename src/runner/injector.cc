@@ -290,11 +290,9 @@ std::vector<int> Injector::nodes_of(const experiment::Target& target) const {
 }
 
 std::vector<int> Injector::resolve_nodes(const experiment::Target& target) {
-  if (target.selector == "random") {
-    std::uniform_int_distribution<int> node(1, cluster_.options().nodes);
-    return {node(random_)};
-  }
-  return {node_number(target.selector)};
+  if (target.selector != "random") return nodes_of(target);
+  std::uniform_int_distribution<int> node(1, cluster_.options().nodes);
+  return {node(random_)};
 }
 
 asio::awaitable<Status> Injector::pick_pods(Injection& injection) {
