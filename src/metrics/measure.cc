@@ -133,6 +133,16 @@ bool holds_over(const std::vector<Sample>& samples, SteadyTime to, Millis window
   return any_inside;
 }
 
+SteadyTime answered_until(const std::vector<Sample>& samples, int pending, SteadyTime now) {
+  SteadyTime until = now;
+  for (auto it = samples.rbegin(); pending > 0 && it != samples.rend(); ++it) {
+    if (!it->pending) continue;
+    until = std::min(until, it->at);
+    --pending;
+  }
+  return until;
+}
+
 Summary summarize(std::vector<double> values) {
   Summary summary;
   summary.count = static_cast<int>(values.size());

@@ -65,6 +65,13 @@ Availability measure_availability(const std::vector<Sample>& samples, SteadyTime
 // (a slow state probe that has not changed).
 bool holds_over(const std::vector<Sample>& samples, SteadyTime to, Millis window);
 
+// The time up to which every sample is answered: the earliest pending
+// sample's time, or `now` when none is. `pending` is how many are pending
+// (the probe counts them), so the walk back from the newest stops there.
+// A request that hangs holds this back until it is answered or times out,
+// so a recovery judged up to here is not undone by a late failure.
+SteadyTime answered_until(const std::vector<Sample>& samples, int pending, SteadyTime now);
+
 // Order statistics over repeats.
 struct Summary {
   int count = 0;

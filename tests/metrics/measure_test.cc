@@ -142,6 +142,21 @@ TEST(MeasureTest, SamplesStillInFlightAreIgnoredByEveryMeasurement) {
   EXPECT_EQ(impact.downtime, milliseconds(0));
 }
 
+TEST(MeasureTest, AnsweredUntilIsTheEarliestSampleStillInFlight) {
+  auto samples = periodic(0, 1000, 10, 99999, 99999);
+  EXPECT_EQ(answered_until(samples, 0, at(1000)), at(1000));
+  // A request hung since 800 ms, two recent ones in flight as usual.
+  for (int i : {80, 97, 99}) samples[i].pending = true;
+  EXPECT_EQ(answered_until(samples, 3, at(1000)), at(800));
+  // Judged up to there, the window does not yet claim the time after it...
+  EXPECT_TRUE(holds_over(samples, at(800), milliseconds(300)));
+  // ...and once the request times out, its failure breaks the window.
+  samples[80].pending = false;
+  samples[80].ok = false;
+  EXPECT_EQ(answered_until(samples, 2, at(1000)), at(970));
+  EXPECT_FALSE(holds_over(samples, at(970), milliseconds(300)));
+}
+
 TEST(MeasureTest, SummarizeGivesMedianP95MinMax) {
   const auto summary = summarize({5, 1, 3, 2, 4});
   EXPECT_EQ(summary.count, 5);
