@@ -121,6 +121,7 @@ int run_experiments(const RunFlags& flags) {
   asio::io_context io;
   runner::RunOptions options;
   options.runtime_root = cluster::default_runtime_root();
+  options.output_dir = flags.output;
   const bool tty = ::isatty(STDERR_FILENO) == 1;
   if (!flags.quiet)
     options.progress = [tty](const std::string& line) {

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <csignal>
 
 #include "api/resource_registry.h"
 #include "etcd/client.h"
@@ -90,8 +91,12 @@ std::string status_error(const std::string& head, bool& ok) {
   return fmt::format("http {}", code);
 }
 
+// The answer's first kHeadBytes (status line, headers and, for small
+// answers, the body) go to *head when it is not null.
+constexpr size_t kHeadBytes = 512;
+
 asio::awaitable<metrics::Sample> raw_get(asio::any_io_executor executor, net::Endpoint endpoint,
-                                         std::string request, Millis timeout) {
+                                         std::string request, Millis timeout, std::string* head_out) {
   metrics::Sample sample;
   auto state = std::make_shared<RawGet>(executor);
   state->deadline.expires_after(timeout);
@@ -118,7 +123,7 @@ asio::awaitable<metrics::Sample> raw_get(asio::any_io_executor executor, net::En
   while (!done) {
     const size_t n = co_await state->socket.async_read_some(asio::buffer(buffer),
                                                             asio::redirect_error(asio::use_awaitable, ec));
-    if (head.size() < 64) head.append(buffer.data(), std::min<size_t>(n, 64 - head.size()));
+    if (head.size() < kHeadBytes) head.append(buffer.data(), std::min<size_t>(n, kHeadBytes - head.size()));
     done = static_cast<bool>(ec);
   }
   state->deadline.cancel();
@@ -133,7 +138,18 @@ asio::awaitable<metrics::Sample> raw_get(asio::any_io_executor executor, net::En
     sample.error = status_error(head, ok);
     sample.ok = ok;
   }
+  if (head_out != nullptr) *head_out = std::move(head);
   co_return sample;
+}
+
+// The pod named in shakeout-app's answer ({"pod":"web-1",...}); "" if none.
+std::string answering_pod(const std::string& head) {
+  constexpr std::string_view kKey = "\"pod\":\"";
+  const auto start = head.find(kKey);
+  if (start == std::string::npos) return "";
+  const auto end = head.find('"', start + kKey.size());
+  if (end == std::string::npos) return "";
+  return head.substr(start + kKey.size(), end - start - kKey.size());
 }
 
 class HttpGetProbe : public Probe {
@@ -141,13 +157,13 @@ class HttpGetProbe : public Probe {
   using Probe::Probe;
 
  protected:
-  asio::awaitable<metrics::Sample> get(net::Endpoint endpoint, std::string target) {
+  asio::awaitable<metrics::Sample> get(net::Endpoint endpoint, std::string target, std::string* head) {
     const SteadyTime start = context_.clock->now();
     std::string request = fmt::format(
         "GET {} HTTP/1.1\r\nHost: {}:{}\r\nUser-Agent: shakeout-probe\r\nConnection: close\r\n\r\n", target,
         endpoint.host, endpoint.port);
     metrics::Sample sample =
-        co_await raw_get(context_.executor, std::move(endpoint), std::move(request), spec_.timeout);
+        co_await raw_get(context_.executor, std::move(endpoint), std::move(request), spec_.timeout, head);
     sample.latency_ms = ms_since(*context_.clock, start);
     co_return sample;
   }
@@ -178,10 +194,19 @@ class ServiceProbe final : public HttpGetProbe {
     net::Endpoint endpoint;
     endpoint.host = context_.node_ips[next_node_++ % context_.node_ips.size()];
     endpoint.port = static_cast<uint16_t>(node_port_);
-    co_return co_await get(std::move(endpoint), spec_.path);
+    std::string head;
+    metrics::Sample sample = co_await get(std::move(endpoint), spec_.path, &head);
+    if (sample.ok)
+      if (std::string pod = answering_pod(head); !pod.empty())
+        answers_[spec_.ns + "/" + pod].push_back(context_.clock->now());
+    co_return sample;
   }
 
+ public:
+  const std::map<std::string, std::vector<SteadyTime>>* answers_by_pod() const override { return &answers_; }
+
  private:
+  std::map<std::string, std::vector<SteadyTime>> answers_;
   int node_port_ = 0;
   size_t next_node_ = 0;
 };
@@ -203,7 +228,9 @@ class UrlProbe final : public HttpGetProbe {
   }
 
  protected:
-  asio::awaitable<metrics::Sample> sample_once() override { co_return co_await get(endpoint_, target_); }
+  asio::awaitable<metrics::Sample> sample_once() override {
+    co_return co_await get(endpoint_, target_, nullptr);
+  }
 
  private:
   net::Endpoint endpoint_;
@@ -332,6 +359,61 @@ class ApiProbe final : public Probe {
   client::Client api_;
   size_t next_server_ = 0;
   uint64_t writes_ = 0;
+};
+
+class ExecProbe final : public Probe {
+ public:
+  using Probe::Probe;
+
+  asio::awaitable<Status> prepare() override {
+    if (context_.commands == nullptr)
+      co_return make_error(ErrorCode::kInvalidArgument,
+                           fmt::format("probe {}: exec probes need a process supervisor", spec_.name));
+    co_return Status{};
+  }
+
+ protected:
+  asio::awaitable<metrics::Sample> sample_once() override {
+    metrics::Sample sample;
+    const SteadyTime start = context_.clock->now();
+    const std::string name = fmt::format("probe-{}-{}", spec_.name, ++runs_);
+    cluster::ProcessSpec process;
+    process.name = name;
+    process.argv = spec_.command;
+    process.env = context_.command_env;
+    process.log_file = context_.log_dir / fmt::format("probe-{}.log", spec_.name);
+    process.stop_grace = Millis(0);
+    if (auto started = context_.commands->start(std::move(process)); !started) {
+      sample.error = "not started";
+      co_return sample;
+    }
+    // The timeout kills the command's process group; its exit ends the wait.
+    auto deadline = std::make_shared<asio::steady_timer>(context_.executor, spec_.timeout);
+    auto timed_out = std::make_shared<bool>(false);
+    cluster::Supervisor* commands = context_.commands;
+    deadline->async_wait([commands, name, timed_out](const boost::system::error_code& error) {
+      if (error) return;
+      *timed_out = true;
+      (void)commands->kill(name, SIGKILL);
+    });
+    auto exited = co_await commands->wait_exit(name);
+    deadline->cancel();
+    (void)commands->forget(name);
+    sample.latency_ms = ms_since(*context_.clock, start);
+    if (*timed_out) {
+      sample.error = "timeout";
+    } else if (!exited.ok()) {
+      sample.error = "lost";
+    } else if (exited->signaled || exited->code != 0) {
+      sample.error = exited->describe();
+    } else {
+      sample.ok = true;
+    }
+    co_return sample;
+  }
+
+ private:
+  uint64_t runs_ = 0;
 };
 
 class EtcdProbe final : public Probe {
@@ -503,7 +585,7 @@ std::unique_ptr<Probe> make_probe(const experiment::ProbeSpec& spec, const Probe
     case ProbeKind::kEtcd:
       return std::make_unique<EtcdProbe>(spec, context);
     case ProbeKind::kExec:
-      return nullptr;  // not supported yet: the runner says so before starting
+      return std::make_unique<ExecProbe>(spec, context);
   }
   return nullptr;
 }

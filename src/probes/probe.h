@@ -15,7 +15,10 @@
 //   api       GET /readyz on the apiservers plus a write and read of a Lease.
 //   etcd      a put of a probe key through the etcd client; every 5th
 //             sample also asks who leads at which term (details()).
-//   exec      runs a command; exit 0 is success.
+//   exec      runs a command (through the context's supervisor, so it dies
+//             with the harness) with KUBECONFIG set to the cluster's; exit 0
+//             within the timeout is success; a command still running at
+//             its timeout is killed (its process group) and counts as one.
 //
 // A sample's time is when it was issued; its outcome is filled in when the
 // answer (or the timeout) comes. run() returns after stop() once every
@@ -29,11 +32,14 @@
 #include <boost/asio/steady_timer.hpp>
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "client/client.h"
+#include "cluster/supervisor.h"
 #include "common/clock.h"
 #include "common/result.h"
 #include "experiment/experiment.h"
@@ -51,6 +57,11 @@ struct ProbeContext {
   client::Config api;                 // the apiservers and the harness's token
   std::vector<std::string> etcd_urls;
   Millis state_period{50};  // replicas probe's poll period
+  // exec probes: who runs the commands, where their output goes
+  // (<log_dir>/probe-<name>.log) and what they find in their environment.
+  cluster::Supervisor* commands = nullptr;
+  std::filesystem::path log_dir;
+  std::map<std::string, std::string> command_env;
 };
 
 class Probe {
@@ -71,6 +82,8 @@ class Probe {
   const std::vector<metrics::Sample>& samples() const { return samples_; }
   // Samples issued but not answered yet.
   int in_flight() const { return in_flight_; }
+  // service probes: when each pod ("namespace/name") answered, in order.
+  virtual const std::map<std::string, std::vector<SteadyTime>>* answers_by_pod() const { return nullptr; }
   // The period between samples.
   Millis period() const { return period_; }
   // What the probe saw besides its samples, for the report (times in ms from

@@ -34,6 +34,10 @@ namespace asio = boost::asio;
 struct RunOptions {
   std::filesystem::path runtime_root;  // clusters' run dirs
   std::string shakeout_binary;         // the roles' binary
+  // Files a run keeps: exec probes' output goes to
+  // <output_dir>/<experiment>/repeat-<n>/probe-<name>.log (empty: the
+  // cluster's run dir, removed with it).
+  std::filesystem::path output_dir;
   // Progress lines ("etcd-leader-kill #1: steady"); empty = silent.
   std::function<void(const std::string&)> progress;
 };
