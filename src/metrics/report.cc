@@ -6,6 +6,8 @@
 #include <optional>
 #include <sstream>
 
+#include "metrics/control_loop.h"
+
 namespace shakeout::metrics {
 namespace {
 
@@ -209,6 +211,19 @@ std::string open_metrics(const std::vector<json>& journals) {
               fmt::format("shakeout_fault_downtime_seconds{} {}", fault_labels,
                           seconds(measured.value("downtimeMs", 0.0))));
         }
+        const json loop = fault.value("controlLoop", json::object());
+        for (const char* step : kControlLoopSteps) {
+          const std::string key = std::string(step) + "Ms";
+          if (!loop.contains(key)) continue;
+          const auto step_labels = labels({{"experiment", experiment},
+                                           {"fault", fault.value("action", "")},
+                                           {"target", fault.value("target", "")},
+                                           {"step", step}});
+          add("shakeout_fault_control_loop_seconds", "gauge",
+              "Fault start to each step of the replica recovery along the control loop (last repeat).",
+              fmt::format("shakeout_fault_control_loop_seconds{} {}", step_labels,
+                          seconds(loop[key].get<double>())));
+        }
       }
     }
   }
@@ -231,9 +246,17 @@ std::string summary_table(const json& journal) {
     if (repeat.contains("bootMs")) out += fmt::format(" (boot {:.0f} ms)", repeat.value("bootMs", 0.0));
     out += "\n";
     if (repeat.contains("setupError")) out += "    setup: " + repeat.value("setupError", "") + "\n";
-    for (const auto& fault : repeat.value("faults", json::array()))
+    for (const auto& fault : repeat.value("faults", json::array())) {
       out += fmt::format("    fault at {:.0f} ms: {} {} -> {}\n", fault.value("atMs", 0.0),
                          fault.value("action", ""), fault.value("target", ""), fault.value("resolved", ""));
+      const json loop = fault.value("controlLoop", json::object());
+      if (loop.empty()) continue;
+      std::string steps;
+      for (const char* step : kControlLoopSteps)
+        if (const std::string key = std::string(step) + "Ms"; loop.contains(key))
+          steps += fmt::format("{}{} {:.0f}", steps.empty() ? "" : " > ", step, loop[key].get<double>());
+      out += fmt::format("      control loop ({}), ms: {}\n", loop.value("pod", "-"), steps);
+    }
     if (repeat.contains("probes")) {
       out += fmt::format("    {:<14} {:>9} {:>10} {:>11} {:>12} {:>9} {:>9}\n", "probe", "samples", "avail",
                          "impact ms", "recover ms", "down ms", "p99 ms");

@@ -1,6 +1,7 @@
 #include "runner/runner.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <unistd.h>
 
 #include <boost/asio/co_spawn.hpp>
@@ -10,12 +11,16 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
+#include <csignal>
+#include <map>
 #include <memory>
 
 #include "api/resource_registry.h"
 #include "cluster/cluster.h"
 #include "common/log.h"
+#include "metrics/control_loop.h"
 #include "metrics/measure.h"
+#include "probes/pod_tracker.h"
 #include "probes/probe.h"
 #include "runner/injector.h"
 
@@ -93,6 +98,24 @@ json summarize_repeats(const Experiment& experiment, const json& repeats) {
                            {"availability", stats(availability)}};
   }
   return summary;
+}
+
+// The first fault's control loop, step by step over the repeats.
+json summarize_control_loops(const json& repeats) {
+  json loops = json::object();
+  for (const char* step : metrics::kControlLoopSteps) {
+    const std::string key = std::string(step) + "Ms";
+    std::vector<double> values;
+    for (const auto& one : repeats) {
+      const json& faults = one.contains("faults") ? one["faults"] : json::array();
+      if (!faults.empty() && faults[0].contains("controlLoop") && faults[0]["controlLoop"].contains(key))
+        values.push_back(faults[0]["controlLoop"][key].get<double>());
+    }
+    const auto s = metrics::summarize(std::move(values));
+    if (s.count > 0)
+      loops[key] = {{"count", s.count}, {"min", s.min}, {"median", s.median}, {"p95", s.p95}, {"max", s.max}};
+  }
+  return loops;
 }
 
 // What record_measurements needs to know about a repeat besides its probes.
@@ -200,12 +223,35 @@ void record_measurements(json& result, const Experiment& experiment,
   if (outcome.aborted) result["aborted"] = true;
 }
 
+// Adds each fault's "controlLoop" (metrics/control_loop.h) when the
+// workload's pods showed a loss after it: the recovering pod and each
+// step's milliseconds from the fault's start.
+void record_control_loops(json& result, const std::vector<std::unique_ptr<probes::Probe>>& probes_run,
+                          const std::map<std::string, metrics::PodTimeline>& pods,
+                          const std::vector<std::shared_ptr<Injection>>& injected) {
+  std::map<std::string, std::vector<SteadyTime>> answers;
+  for (const auto& probe : probes_run)
+    if (const auto* by_pod = probe->answers_by_pod())
+      for (const auto& [pod, times] : *by_pod) {
+        auto& merged = answers[pod];
+        merged.insert(merged.end(), times.begin(), times.end());
+        std::sort(merged.begin(), merged.end());
+      }
+  for (size_t i = 0; i < injected.size() && i < result["faults"].size(); ++i) {
+    const auto loop = metrics::control_loop(pods, answers, injected[i]->started);
+    if (!loop.detected) continue;
+    json entry = json::object();
+    entry["pod"] = loop.pod;
+    const auto steps = loop.steps();
+    for (size_t k = 0; k < steps.size(); ++k)
+      if (*steps[k]) entry[std::string(metrics::kControlLoopSteps[k]) + "Ms"] = ms(**steps[k]);
+    result["faults"][i]["controlLoop"] = std::move(entry);
+  }
+}
+
 }  // namespace
 
 std::string unsupported(const Experiment& experiment) {
-  for (const auto& probe : experiment.probes)
-    if (probe.kind == experiment::ProbeKind::kExec)
-      return fmt::format("{}: probe {}: exec probes are not supported yet", where(probe.where), probe.name);
   for (const auto& fault : experiment.faults)
     if (auto reason = unsupported_reason(fault); !reason.empty())
       return fmt::format("{}: fault {} on {}: {}", where(fault.where), to_string(fault.action),
@@ -218,11 +264,30 @@ std::string unsupported(const Experiment& experiment) {
   return "";
 }
 
+namespace {
+
+// What an exec probe's command finds in its environment: kubectl and
+// etcdctl pointed at this cluster.
+std::map<std::string, std::string> command_environment(const cluster::Cluster& cluster) {
+  std::map<std::string, std::string> env;
+  env["KUBECONFIG"] = cluster.kubeconfig_path().string();
+  env["ETCDCTL_API"] = "3";
+  env["ETCDCTL_ENDPOINTS"] = fmt::format("{}", fmt::join(cluster.etcd().client_urls(), ","));
+  std::vector<std::string> ips;
+  for (int k = 1; k <= cluster.options().nodes; ++k) ips.push_back(cluster.addresses().node_ip(k));
+  env["SHAKEOUT_NODE_IPS"] = fmt::format("{}", fmt::join(ips, " "));
+  return env;
+}
+
+}  // namespace
+
 // What one repeat owns; abort() reaches it through current_.
 struct Runner::Repeat {
   std::unique_ptr<cluster::Cluster> cluster;
   std::unique_ptr<Injector> injector;
+  std::unique_ptr<cluster::Supervisor> commands;  // exec probes' commands
   std::vector<std::unique_ptr<probes::Probe>> probes;
+  std::unique_ptr<probes::PodTracker> pods;  // the control-loop breakdown's events
 };
 
 Runner::Runner(asio::io_context& io, RunOptions options) : io_(io), options_(std::move(options)) {}
@@ -241,6 +306,10 @@ void Runner::abort() {
     current_->injector->cancel();
   }
   for (auto& probe : current_->probes) probe->stop();
+  if (current_->pods) current_->pods->stop();
+  if (current_->commands)
+    for (const auto& command : current_->commands->list())
+      (void)current_->commands->kill(command.name, SIGKILL);
   if (current_->cluster) current_->cluster->abort();
 }
 
@@ -255,6 +324,8 @@ asio::awaitable<json> Runner::run(const Experiment& experiment) {
     if (setup_failed) repeat = experiment.repeat;  // the next boot would fail the same way
   }
   journal["summary"] = summarize_repeats(experiment, journal["repeats"]);
+  if (json loops = summarize_control_loops(journal["repeats"]); !loops.empty())
+    journal["controlLoop"] = std::move(loops);
   journal["aborted"] = aborted_;
   journal["passed"] = passed && !aborted_;
   co_return journal;
@@ -378,6 +449,12 @@ asio::awaitable<json> Runner::run_once(const Experiment& experiment, int repeat)
   context.api = api;
   context.etcd_urls = cluster.etcd().client_urls();
   context.state_period = std::max(Millis(20), options.profile.duration("node-status-update-frequency") / 10);
+  state.commands = std::make_unique<cluster::Supervisor>(io_, clock);
+  context.commands = state.commands.get();
+  context.log_dir = options_.output_dir.empty()
+                        ? cluster.run_dir().path() / "logs"
+                        : options_.output_dir / experiment.name / fmt::format("repeat-{}", repeat);
+  context.command_env = command_environment(cluster);
   Status probe_error;
   for (const auto& spec : experiment.probes) {
     auto probe = probes::make_probe(spec, context);
@@ -395,6 +472,9 @@ asio::awaitable<json> Runner::run_once(const Experiment& experiment, int repeat)
     ++probes_running;
     asio::co_spawn(io_, probe->run(), [&probes_running](const std::exception_ptr&) { --probes_running; });
   }
+  state.pods = std::make_unique<probes::PodTracker>(io_.get_executor(), api, clock);
+  ++probes_running;
+  asio::co_spawn(io_, state.pods->run(), [&probes_running](const std::exception_ptr&) { --probes_running; });
 
   // Steady window, then the checks over it.
   progress("steady state");
@@ -461,15 +541,20 @@ asio::awaitable<json> Runner::run_once(const Experiment& experiment, int repeat)
   // Recovery: every probe holds for stableFor, or the timeout.
   progress("waiting for recovery");
   const SteadyTime recovery_deadline = faults_end + experiment.recovery.timeout;
+  // Judged only up to where every probe's samples are answered: a request
+  // still hanging from the fault may yet fail inside the window.
   bool recovered = false;
+  SteadyTime end = clock.now();
   while (!recovered && !aborted_ && clock.now() < recovery_deadline && before_failures.empty()) {
     co_await pause(Millis(20));
-    const SteadyTime now = clock.now();
-    recovered = now - faults_end >= experiment.recovery.stable_for;
+    end = clock.now();
     for (const auto& probe : state.probes)
-      recovered = recovered && metrics::holds_over(probe->samples(), now, experiment.recovery.stable_for);
+      end = metrics::answered_until(probe->samples(), probe->in_flight(), end);
+    recovered = end - faults_end >= experiment.recovery.stable_for;
+    for (const auto& probe : state.probes)
+      recovered = recovered && metrics::holds_over(probe->samples(), end, experiment.recovery.stable_for);
   }
-  const SteadyTime end = clock.now();
+  if (!recovered) end = clock.now();
   json after_failures = json::array();
   if (before_failures.empty()) check_steady(end, experiment.recovery.stable_for, after_failures);
   result["steadyAfter"] = steady_result(after_failures);
@@ -479,7 +564,9 @@ asio::awaitable<json> Runner::run_once(const Experiment& experiment, int repeat)
   // Probes off, faults undone, cluster down.
   progress("tearing down");
   for (auto& probe : state.probes) probe->stop();
+  state.pods->stop();
   while (probes_running > 0) co_await sleep_for(Millis(5));
+  co_await state.commands->stop_all();
   co_await state.injector->revert_all();
 
   // Measurements, per injection and per probe, and the expectations judged.
@@ -491,6 +578,7 @@ asio::awaitable<json> Runner::run_once(const Experiment& experiment, int repeat)
   outcome.fault_errors = !fault_errors.empty();
   outcome.aborted = aborted_;
   record_measurements(result, experiment, state.probes, state.injector->injections(), outcome);
+  record_control_loops(result, state.probes, state.pods->timelines(), state.injector->injections());
 
   co_await cluster.stop();
   progress(result["passed"].get<bool>() ? "passed" : "failed");

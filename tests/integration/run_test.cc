@@ -161,6 +161,55 @@ TEST_F(RunTest, ThePodKillExperimentPassesAndEveryReportReadsBack) {
       << pushed.out.substr(0, 2000);
 }
 
+TEST_F(RunTest, APodDeleteIsBrokenDownAlongTheControlLoopAndExecProbesRunAgainstTheCluster) {
+  const auto path = write_experiment("loop", R"(  probes:
+    - {name: web, service: web, rate: 200}
+    - {name: replicas, deployment: web}
+    - {name: kubeconfig, command: [sh, -c, 'test -r "$KUBECONFIG" && echo readable $SHAKEOUT_NODE_IPS'], rate: 10}
+  faults:
+    - {at: 0s, action: delete, target: "pod:app=web", count: 1}
+  recovery: {timeout: 30s, stableFor: 1s}
+  expect:
+    - {probe: replicas, recoveredWithin: 10s}
+    - {probe: kubeconfig, minAvailability: 1}
+)");
+  const fs::path results = out_.path() / "results";
+  auto result = run({"run", path.string(), "-o", results.string()}, 300s);
+  ASSERT_EQ(result.exit_code, 0) << result.out << result.err;
+  EXPECT_NE(result.out.find("control loop (default/web-"), std::string::npos) << result.out;
+
+  const json report = json::parse(slurp(results / "loop" / "report.json"));
+  const json& fault = report["repeats"][0]["faults"][0];
+  ASSERT_TRUE(fault.contains("controlLoop")) << fault.dump();
+  const json& loop = fault["controlLoop"];
+  // The replacement, not the deleted pod, went through every loop.
+  const std::string deleted = fault["resolved"].get<std::string>().substr(std::string("pods ").size());
+  EXPECT_NE(loop["pod"], "default/" + deleted) << loop.dump();
+  for (const char* step : {"detected", "created", "scheduled", "started", "ready", "endpoints", "serving"})
+    ASSERT_TRUE(loop.contains(std::string(step) + "Ms")) << step << " " << loop.dump();
+  auto at = [&loop](const char* step) { return loop[std::string(step) + "Ms"].get<double>(); };
+  EXPECT_GE(at("detected"), 0);
+  EXPECT_LE(at("created"), at("scheduled"));
+  EXPECT_LE(at("scheduled"), at("started"));
+  EXPECT_LE(at("started"), at("ready"));
+  EXPECT_LE(at("started"), at("endpoints"));
+  EXPECT_LE(at("ready"), at("serving"));
+  EXPECT_LT(at("serving"), 10000);
+  EXPECT_TRUE(report["controlLoop"].contains("servingMs")) << report["controlLoop"].dump();
+  auto metrics = slurp(results / "loop" / "metrics.prom");
+  EXPECT_NE(metrics.find("shakeout_fault_control_loop_seconds{experiment=\"loop\",fault=\"delete\""),
+            std::string::npos)
+      << metrics;
+
+  // The exec probe ran with the cluster's kubeconfig and node addresses.
+  const json& exec = report["repeats"][0]["probes"]["kubeconfig"];
+  EXPECT_EQ(exec["kind"], "exec");
+  EXPECT_GT(exec["samples"].get<int>(), 3) << exec.dump();
+  EXPECT_EQ(exec["availability"].get<double>(), 1.0) << exec.dump();
+  const std::string log = slurp(results / "loop" / "repeat-1" / "probe-kubeconfig.log");
+  EXPECT_EQ(log.rfind("readable 127.", 0), 0u) << log;
+}
+
 TEST_F(RunTest, AnUnmetExpectationExits1AndTheJunitFailureNamesIt) {
   const auto path = write_experiment("too-strict",
                                      "  probes: [{name: replicas, deployment: web}]\n"

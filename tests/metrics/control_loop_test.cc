@@ -1,0 +1,99 @@
+#include "metrics/control_loop.h"
+
+#include <gtest/gtest.h>
+
+namespace shakeout::metrics {
+namespace {
+
+using std::chrono::milliseconds;
+
+const SteadyTime kT0 = SteadyTime(std::chrono::hours(1));
+
+SteadyTime at(int ms) {
+  return kT0 + milliseconds(ms);
+}
+
+PodTimeline running_pod() {
+  PodTimeline pod;
+  pod.events = {{at(-900), PodEvent::kAdded},
+                {at(-890), PodEvent::kBound},
+                {at(-850), PodEvent::kRunning},
+                {at(-800), PodEvent::kReady},
+                {at(-790), PodEvent::kInEndpoints}};
+  return pod;
+}
+
+TEST(ControlLoopTest, ADeletedPodsReplacementIsFollowedThroughEveryLoop) {
+  std::map<std::string, PodTimeline> pods;
+  pods["default/web-a"] = running_pod();
+  pods["default/web-b"] = running_pod();
+  pods["default/web-a"].events.insert(pods["default/web-a"].events.end(), {{at(4), PodEvent::kTerminating},
+                                                                           {at(6), PodEvent::kNotReady},
+                                                                           {at(9), PodEvent::kOutOfEndpoints},
+                                                                           {at(40), PodEvent::kDeleted}});
+  pods["default/web-c"].events = {{at(7), PodEvent::kAdded},
+                                  {at(12), PodEvent::kBound},
+                                  {at(30), PodEvent::kRunning},
+                                  {at(45), PodEvent::kReady},
+                                  {at(52), PodEvent::kInEndpoints}};
+  std::map<std::string, std::vector<SteadyTime>> answers;
+  answers["default/web-b"] = {at(-500), at(10), at(60)};
+  answers["default/web-c"] = {at(58), at(63)};
+
+  const auto loop = control_loop(pods, answers, at(0));
+  EXPECT_EQ(loop.pod, "default/web-c");
+  EXPECT_EQ(loop.detected, milliseconds(4));
+  EXPECT_EQ(loop.created, milliseconds(7));
+  EXPECT_EQ(loop.scheduled, milliseconds(12));
+  EXPECT_EQ(loop.started, milliseconds(30));
+  EXPECT_EQ(loop.ready, milliseconds(45));
+  EXPECT_EQ(loop.endpoints, milliseconds(52));
+  EXPECT_EQ(loop.serving, milliseconds(58));
+}
+
+TEST(ControlLoopTest, AContainerRestartedInPlaceHasNoCreatedOrScheduledStep) {
+  std::map<std::string, PodTimeline> pods;
+  pods["default/web-a"] = running_pod();
+  pods["default/web-a"].events.insert(pods["default/web-a"].events.end(),
+                                      {{at(20), PodEvent::kNotRunning},
+                                       {at(21), PodEvent::kNotReady},
+                                       {at(23), PodEvent::kOutOfEndpoints},
+                                       {at(35), PodEvent::kRunning},
+                                       {at(70), PodEvent::kReady},
+                                       {at(75), PodEvent::kInEndpoints}});
+  std::map<std::string, std::vector<SteadyTime>> answers;
+  answers["default/web-a"] = {at(-100), at(5), at(80)};
+
+  const auto loop = control_loop(pods, answers, at(0));
+  EXPECT_EQ(loop.pod, "default/web-a");
+  EXPECT_EQ(loop.detected, milliseconds(20));
+  EXPECT_FALSE(loop.created);
+  EXPECT_FALSE(loop.scheduled);
+  EXPECT_EQ(loop.started, milliseconds(35));
+  EXPECT_EQ(loop.ready, milliseconds(70));
+  EXPECT_EQ(loop.endpoints, milliseconds(75));
+  EXPECT_EQ(loop.serving, milliseconds(80));  // not the answer before the loss
+}
+
+TEST(ControlLoopTest, NoLossAfterTheFaultMeansNoBreakdown) {
+  std::map<std::string, PodTimeline> pods;
+  pods["default/web-a"] = running_pod();
+  pods["default/web-a"].events.push_back({at(-300), PodEvent::kNotReady});  // before the fault
+  const auto loop = control_loop(pods, {}, at(0));
+  EXPECT_TRUE(loop.pod.empty());
+  EXPECT_FALSE(loop.detected);
+  EXPECT_FALSE(loop.ready);
+}
+
+TEST(ControlLoopTest, ALossNotYetRecoveredGivesOnlyDetected) {
+  std::map<std::string, PodTimeline> pods;
+  pods["default/web-a"] = running_pod();
+  pods["default/web-a"].events.push_back({at(2500), PodEvent::kNotReady});  // node grace period
+  const auto loop = control_loop(pods, {}, at(0));
+  EXPECT_EQ(loop.detected, milliseconds(2500));
+  EXPECT_TRUE(loop.pod.empty());
+  EXPECT_FALSE(loop.started);
+}
+
+}  // namespace
+}  // namespace shakeout::metrics
