@@ -32,6 +32,7 @@
 #include "experiment/parser.h"
 #include "metrics/report.h"
 #include "net/http_client.h"
+#include "runner/live_metrics.h"
 #include "runner/runner.h"
 
 namespace shakeout::cli {
@@ -44,6 +45,7 @@ struct RunFlags {
   std::vector<std::string> paths;
   std::string output = "shakeout-results";
   std::string pushgateway;
+  std::string metrics_address;
   bool quiet = false;
 };
 
@@ -129,7 +131,20 @@ int run_experiments(const RunFlags& flags) {
       std::fprintf(stderr, tty ? "\r\033[K%s" : "%s\n", line.c_str());
       std::fflush(stderr);
     };
+  // The live metrics count a repeat's last samples before it is gone.
+  std::unique_ptr<runner::LiveMetrics> live;
+  options.repeat_ending = [&live] {
+    if (live) live->catch_up();
+  };
   runner::Runner runner(io, options);
+  if (!flags.metrics_address.empty()) {
+    live = std::make_unique<runner::LiveMetrics>(io.get_executor(), runner);
+    if (auto started = live->start(flags.metrics_address); !started) {
+      std::fprintf(stderr, "shakeout: error: %s\n", started.error().message.c_str());
+      return kExitUsage;
+    }
+    if (!flags.quiet) std::fprintf(stderr, "metrics on http://%s/metrics\n", flags.metrics_address.c_str());
+  }
   // The first signal aborts the run (faults undone, clusters removed); a
   // second one exits at once (the components die with us by PDEATHSIG;
   // `shakeout down --all` removes the run dirs left).
@@ -166,6 +181,7 @@ int run_experiments(const RunFlags& flags) {
     } else if (!journal.value("passed", false) && exit_code == kExitOk) {
       exit_code = 1;
     }
+    if (live) live->experiment_done(journal);
     journals.push_back(std::move(journal));
   }
   signals.cancel();
@@ -178,6 +194,7 @@ int run_experiments(const RunFlags& flags) {
       if (exit_code == kExitOk) exit_code = kExitUsage;
     }
   }
+  if (live) run_blocking(io, live->stop());
   std::printf("results in %s\n", flags.output.c_str());
   if (interrupted) return kExitInterrupted;
   return exit_code;
@@ -194,6 +211,8 @@ RoleCommand add_run_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--pushgateway", flags->pushgateway,
                   "push the metrics to this Pushgateway (http://host:port)");
+  cmd->add_option("--metrics-address", flags->metrics_address,
+                  "serve /metrics on HOST:PORT while running, for Prometheus to scrape");
   cmd->add_flag("-q,--quiet", flags->quiet, "no progress lines");
   role.command = cmd;
   role.run = [flags] { return run_experiments(*flags); };

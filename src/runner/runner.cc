@@ -283,6 +283,8 @@ std::map<std::string, std::string> command_environment(const cluster::Cluster& c
 
 // What one repeat owns; abort() reaches it through current_.
 struct Runner::Repeat {
+  std::string experiment;
+  int number = 0;
   std::unique_ptr<cluster::Cluster> cluster;
   std::unique_ptr<Injector> injector;
   std::unique_ptr<cluster::Supervisor> commands;  // exec probes' commands
@@ -313,6 +315,16 @@ void Runner::abort() {
   if (current_->cluster) current_->cluster->abort();
 }
 
+LiveView Runner::live() const {
+  LiveView view;
+  if (current_ == nullptr) return view;
+  view.experiment = current_->experiment;
+  view.repeat = current_->number;
+  for (const auto& probe : current_->probes) view.probes.push_back(probe.get());
+  if (current_->injector) view.injections = current_->injector->injections();
+  return view;
+}
+
 asio::awaitable<json> Runner::run(const Experiment& experiment) {
   json journal = new_journal(experiment);
   bool passed = true;
@@ -340,6 +352,8 @@ asio::awaitable<json> Runner::run_once(const Experiment& experiment, int repeat)
   result["repeat"] = repeat;
   result["passed"] = false;
   Repeat state;
+  state.experiment = experiment.name;
+  state.number = repeat;
   current_ = &state;
   struct Clear {
     Runner* runner;
@@ -579,6 +593,7 @@ asio::awaitable<json> Runner::run_once(const Experiment& experiment, int repeat)
   outcome.aborted = aborted_;
   record_measurements(result, experiment, state.probes, state.injector->injections(), outcome);
   record_control_loops(result, state.probes, state.pods->timelines(), state.injector->injections());
+  if (options_.repeat_ending) options_.repeat_ending();
 
   co_await cluster.stop();
   progress(result["passed"].get<bool>() ? "passed" : "failed");

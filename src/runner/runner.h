@@ -22,10 +22,16 @@
 
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "experiment/experiment.h"
 #include "runner/waits.h"
+
+namespace shakeout::probes {
+class Probe;
+}
 
 namespace shakeout::runner {
 
@@ -40,11 +46,24 @@ struct RunOptions {
   std::filesystem::path output_dir;
   // Progress lines ("etcd-leader-kill #1: steady"); empty = silent.
   std::function<void(const std::string&)> progress;
+  // Called at the end of each repeat, probes stopped and every sample
+  // answered, while live() still shows it.
+  std::function<void()> repeat_ending;
 };
 
 // Empty if the runner can carry out every part of `experiment`; otherwise
 // the first part it cannot, with its file:line:column.
 std::string unsupported(const experiment::Experiment& experiment);
+
+struct Injection;
+
+// What is running now, for the live /metrics (runner/live_metrics.h).
+struct LiveView {
+  std::string experiment;  // "" between experiments
+  int repeat = 0;
+  std::vector<const probes::Probe*> probes;
+  std::vector<std::shared_ptr<Injection>> injections;
+};
 
 class Runner {
  public:
@@ -57,6 +76,8 @@ class Runner {
   // Ctrl-C: resume paused processes and SIGKILL the cluster now; run()
   // then ends with "aborted" in the journal.
   void abort();
+  // The repeat running now (empty when none).
+  LiveView live() const;
 
  private:
   struct Repeat;

@@ -210,6 +210,84 @@ TEST_F(RunTest, APodDeleteIsBrokenDownAlongTheControlLoopAndExecProbesRunAgainst
   EXPECT_EQ(log.rfind("readable 127.", 0), 0u) << log;
 }
 
+// A child process killed and reaped when the test ends.
+struct Child {
+  pid_t pid = -1;
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+  explicit Child(const std::vector<std::string>& argv) {
+    pid = ::fork();
+    if (pid != 0) return;
+    const int null = ::open("/dev/null", O_WRONLY);
+    ::dup2(null, STDOUT_FILENO);
+    ::dup2(null, STDERR_FILENO);
+    std::vector<char*> args;
+    for (const auto& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
+    args.push_back(nullptr);
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+  ~Child() {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+  }
+};
+
+TEST_F(RunTest, LiveMetricsAreScrapedByARealPrometheusWhileTheRunGoesOn) {
+  const int metrics_port = 20000 + ::getpid() % 1000;
+  const int prometheus_port = 21000 + ::getpid() % 1000;
+  const fs::path config = out_.path() / "prometheus.yml";
+  std::ofstream(config) << fmt::format(
+      "global: {{scrape_interval: 100ms, scrape_timeout: 100ms}}\n"
+      "scrape_configs:\n  - job_name: shakeout\n    static_configs: [{{targets: ['127.0.0.1:{}']}}]\n",
+      metrics_port);
+  Child prometheus({"/usr/bin/prometheus", "--config.file=" + config.string(),
+                    "--storage.tsdb.path=" + (out_.path() / "tsdb").string(),
+                    fmt::format("--web.listen-address=127.0.0.1:{}", prometheus_port)});
+  const std::string prometheus_url = fmt::format("http://127.0.0.1:{}", prometheus_port);
+  for (int i = 0; i < 300 && run_command({"curl", "-sf", prometheus_url + "/-/ready"}, {}, 2s).exit_code != 0;
+       ++i)
+    std::this_thread::sleep_for(50ms);
+
+  // Prometheus hands its targets to the scraper up to 5 s after it starts:
+  // wait for its first scrape (up == 0, nothing listens yet).
+  auto query = [&](const std::string& promql) {
+    auto got = run_command(
+        {"curl", "-sf", "--data-urlencode", "query=" + promql, prometheus_url + "/api/v1/query"}, {}, 10s);
+    const json answer = json::parse(got.out.empty() ? "{}" : got.out, nullptr, false);
+    if (answer.is_discarded() || !answer.contains("data")) return -1.0;
+    const json& series = answer["data"]["result"];
+    return series.is_array() && !series.empty() ? std::stod(series[0]["value"][1].get<std::string>()) : -1.0;
+  };
+  for (int i = 0; i < 300 && query(R"(up{job="shakeout"})") < 0; ++i) std::this_thread::sleep_for(50ms);
+  ASSERT_EQ(query(R"(up{job="shakeout"})"), 0);
+
+  const auto path = write_experiment("live", R"(  probes:
+    - {name: web, service: web, rate: 200}
+  faults:
+    - {at: 0s, action: fail-readiness, target: "pod:app=web", count: 1, duration: 1s}
+  recovery: {timeout: 30s, stableFor: 1s}
+)");
+  auto result = run({"run", path.string(), "-o", (out_.path() / "results").string(), "--metrics-address",
+                     fmt::format("127.0.0.1:{}", metrics_port)},
+                    300s);
+  ASSERT_EQ(result.exit_code, 0) << result.out << result.err;
+  EXPECT_NE(result.err.find(fmt::format("metrics on http://127.0.0.1:{}/metrics", metrics_port)),
+            std::string::npos)
+      << result.err;
+
+  // What Prometheus scraped while the run went on.
+  EXPECT_GT(query(R"(max_over_time(shakeout_probe_samples_total{experiment="live",probe="web"}[5m]))"), 100);
+  EXPECT_EQ(query(R"(max_over_time(shakeout_experiment_running{experiment="live"}[5m]))"), 1);
+  EXPECT_EQ(query(R"(max_over_time(shakeout_fault_active{experiment="live",fault="fail-readiness"}[5m]))"),
+            1);
+  EXPECT_EQ(query(R"(max_over_time(shakeout_fault_injections_total{experiment="live"}[5m]))"), 1);
+  EXPECT_GT(
+      query(R"(max_over_time(shakeout_probe_latency_seconds_count{experiment="live",probe="web"}[5m]))"),
+      100);
+  EXPECT_EQ(query(R"(max_over_time(up{job="shakeout"}[5m]))"), 1);
+}
+
 TEST_F(RunTest, AnUnmetExpectationExits1AndTheJunitFailureNamesIt) {
   const auto path = write_experiment("too-strict",
                                      "  probes: [{name: replicas, deployment: web}]\n"
