@@ -240,12 +240,15 @@ class UrlProbe final : public HttpGetProbe {
 class ReplicasProbe final : public Probe {
  public:
   ReplicasProbe(experiment::ProbeSpec spec, ProbeContext context)
-      : Probe(std::move(spec), std::move(context)), api_(context_.executor, request_timeout(context_)) {}
+      : Probe(std::move(spec), std::move(context)),
+        api_(context_.executor, request_timeout(spec_, context_)) {}
 
  protected:
-  static client::Config request_timeout(const ProbeContext& context) {
+  static client::Config request_timeout(const experiment::ProbeSpec& spec, const ProbeContext& context) {
+    // The probe's timeout (1 s by default): a loaded apiserver answers a GET
+    // and a LIST late, and a shorter cut would leave the probe blind.
     client::Config config = context.api;
-    config.request_timeout = std::max(Millis(200), context.state_period * 4);
+    config.request_timeout = std::max(spec.timeout, context.state_period * 4);
     return config;
   }
   bool concurrent() const override { return false; }
@@ -295,18 +298,20 @@ class ApiProbe final : public Probe {
         api_(context_.executor, single_try()) {}
 
   asio::awaitable<Status> prepare() override {
-    json lease;
-    lease["apiVersion"] = "coordination.k8s.io/v1";
-    lease["kind"] = "Lease";
-    lease["metadata"]["name"] = lease_name();
-    lease["metadata"]["namespace"] = "default";
-    lease["spec"]["holderIdentity"] = "shakeout-probe";
-    auto created =
-        co_await api_.create(resource("coordination.k8s.io", "leases"), "default", std::move(lease));
-    if (!created.ok() && !client::is_already_exists(created.error()))
-      co_return make_error(ErrorCode::kUnavailable,
-                           fmt::format("probe {}: create Lease: {}", spec_.name,
-                                       created.error().status.value("message", "failed")));
+    for (size_t slot = 0; slot < kLeases; ++slot) {
+      json lease;
+      lease["apiVersion"] = "coordination.k8s.io/v1";
+      lease["kind"] = "Lease";
+      lease["metadata"]["name"] = lease_name(slot);
+      lease["metadata"]["namespace"] = "default";
+      lease["spec"]["holderIdentity"] = "shakeout-probe";
+      auto created =
+          co_await api_.create(resource("coordination.k8s.io", "leases"), "default", std::move(lease));
+      if (!created.ok() && !client::is_already_exists(created.error()))
+        co_return make_error(ErrorCode::kUnavailable,
+                             fmt::format("probe {}: create Lease: {}", spec_.name,
+                                         created.error().status.value("message", "failed")));
+    }
     co_return Status{};
   }
 
@@ -316,7 +321,11 @@ class ApiProbe final : public Probe {
     config.request_timeout = spec_.timeout;
     return config;
   }
-  std::string lease_name() const { return "shakeout-probe-" + spec_.name; }
+  // Samples write the Leases in turn: ones that overlap (a slow apiserver or
+  // etcd) do not conflict with each other, which would add retries of the
+  // probe's own making to what it measures.
+  static constexpr size_t kLeases = 16;
+  std::string lease_name(size_t slot) const { return fmt::format("shakeout-probe-{}-{}", spec_.name, slot); }
 
   asio::awaitable<metrics::Sample> sample_once() override {
     const SteadyTime start = context_.clock->now();
@@ -334,17 +343,18 @@ class ApiProbe final : public Probe {
       sample.error = fmt::format("readyz {}", ready->status);
       co_return sample;
     }
-    // The round trip: write the probe's Lease, then read it back.
+    // The round trip: write one of the probe's Leases, then read it back.
     json patch;
     patch["metadata"]["annotations"]["shakeout/probe"] = fmt::format("{}", ++writes_);
     std::string body = patch.dump();
-    auto written = co_await api_.patch(resource("coordination.k8s.io", "leases"), "default", lease_name(),
+    const std::string lease = lease_name(writes_ % kLeases);
+    auto written = co_await api_.patch(resource("coordination.k8s.io", "leases"), "default", lease,
                                        client::PatchType::kMergePatch, std::move(body), std::string());
     if (!written.ok()) {
       sample.error = fmt::format("write {}", written.error().code);
       co_return sample;
     }
-    auto read = co_await api_.get(resource("coordination.k8s.io", "leases"), "default", lease_name());
+    auto read = co_await api_.get(resource("coordination.k8s.io", "leases"), "default", lease);
     if (!read.ok()) {
       sample.error = fmt::format("read {}", read.error().code);
       co_return sample;
