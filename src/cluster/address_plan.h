@@ -30,8 +30,8 @@ class AddressPlan {
   static constexpr int kKubeletPort = 10250;
   static constexpr int kProxyHealthzPort = 10256;
   // Link proxies (DESIGN §4) listen on their client's address, on
-  // kLinkPort + 10 x (0 kubelet / controller manager / scheduler, 1 proxy)
-  // + the apiserver's index.
+  // kLinkPort + 10 x (0 kubelet / controller manager / scheduler, 1 proxy,
+  // 2 apiserver) + the server's index (apiserver's, or etcd member's).
   static constexpr int kLinkPort = 16440;
   static constexpr int kMinSubnet = 1;
   static constexpr int kMaxSubnet = 254;

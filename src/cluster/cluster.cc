@@ -194,21 +194,47 @@ Status Cluster::start_links() {
       clients.emplace_back(fmt::format("proxy/{}", node_name(k)), addresses_.node_ip(k), 1);
     }
   }
+  auto add = [this](const std::string& name, const std::string& ip, int port, net::Endpoint upstream) -> Status {
+    net::Endpoint listen;
+    listen.host = ip;
+    listen.port = static_cast<uint16_t>(port);
+    auto link = std::make_unique<faults::Link>(io_, name, listen, std::move(upstream), options_.seed);
+    if (auto started = link->start(); !started) return started;
+    links_.emplace(name, std::move(link));
+    return {};
+  };
   for (const auto& [client, ip, role] : clients) {
     for (int i = 1; i <= options_.apiservers; ++i) {
-      const std::string name = fmt::format("{}->apiserver-{}", client, i);
-      net::Endpoint listen;
-      listen.host = ip;
-      listen.port = static_cast<uint16_t>(AddressPlan::kLinkPort + 10 * role + i);
       net::Endpoint upstream;
       upstream.host = addresses_.apiserver_ip(i);
       upstream.port = AddressPlan::kApiserverPort;
-      auto link = std::make_unique<faults::Link>(io_, name, listen, upstream, options_.seed);
-      if (auto started = link->start(); !started) return started;
-      links_.emplace(name, std::move(link));
+      if (auto added = add(fmt::format("{}->apiserver-{}", client, i), ip, AddressPlan::kLinkPort + 10 * role + i,
+                           upstream);
+          !added)
+        return added;
+    }
+  }
+  // Every apiserver's connections to each etcd member.
+  for (int i = 1; i <= options_.apiservers; ++i) {
+    for (const auto& member : etcd_.members) {
+      auto upstream = net::parse_endpoint(member.client_url);
+      if (!upstream.ok()) return upstream.error();
+      if (auto added = add(fmt::format("apiserver-{}->{}", i, member.name), addresses_.apiserver_ip(i),
+                           AddressPlan::kLinkPort + 10 * 2 + member.index, *upstream);
+          !added)
+        return added;
     }
   }
   return {};
+}
+
+std::string Cluster::etcd_servers_for(int apiserver) const {
+  std::vector<std::string> urls;
+  for (const auto& member : etcd_.members) {
+    auto it = links_.find(fmt::format("apiserver-{}->{}", apiserver, member.name));
+    urls.push_back(it == links_.end() ? member.client_url : "http://" + it->second->listen_endpoint().to_string());
+  }
+  return fmt::format("{}", fmt::join(urls, ","));
 }
 
 faults::Link* Cluster::link(std::string_view name) {
@@ -251,7 +277,7 @@ ProcessSpec Cluster::apiserver_spec(int index) const {
       options_.shakeout_binary,
       "apiserver",
       "--etcd-servers",
-      fmt::format("{}", fmt::join(etcd_.client_urls(), ",")),
+      etcd_servers_for(index),
       "--bind-address",
       addresses_.apiserver_ip(index),
       "--port",

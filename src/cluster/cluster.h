@@ -139,9 +139,11 @@ class Cluster {
 
   // The link proxies (empty with options.links off), by name:
   // "kubelet/node-k->apiserver-i", "proxy/node-k->apiserver-i",
-  // "controller-manager-j->apiserver-i", "scheduler-j->apiserver-i".
-  // Each listens on its client's own address (node IP, or the controller
-  // manager's or scheduler's IP), port kLinkPort + 10 x role + i.
+  // "controller-manager-j->apiserver-i", "scheduler-j->apiserver-i",
+  // "apiserver-i->etcd-j". Each listens on its client's own address (node
+  // IP, or the controller manager's, scheduler's or apiserver's IP), port
+  // kLinkPort + 10 x role + the server's index (role 0 kubelet, controller
+  // manager, scheduler; 1 proxy; 2 apiserver).
   const std::map<std::string, std::unique_ptr<faults::Link>, std::less<>>& links() const { return links_; }
   faults::Link* link(std::string_view name);
 
@@ -163,6 +165,9 @@ class Cluster {
   Status write_certificates() const;
   // Creates and starts the links of DESIGN §4 (see links()).
   Status start_links();
+  // --etcd-servers for apiserver i: its links to every member, or the
+  // members themselves with links off.
+  std::string etcd_servers_for(int apiserver) const;
   // --master for `client`: its links to every apiserver, in order, or the
   // apiservers themselves with links off.
   std::string masters_for(const std::string& client) const;

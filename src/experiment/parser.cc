@@ -1385,12 +1385,13 @@ std::optional<std::string> Parser::check_link(const std::string& link) const {
   }
   const bool to_apiserver =
       server == "apiserver" || in_range(member_index(server, "apiserver"), cluster.apiservers);
-  const bool to_etcd = in_range(member_index(server, "etcd"), cluster.etcd_members);
+  const bool to_etcd = (server == "etcd" && (!cluster_ok_ || cluster.etcd_members > 0)) ||
+                       in_range(member_index(server, "etcd"), cluster.etcd_members);
   const bool to_service =
       server.rfind("service/", 0) == 0 && api::validate_dns1123_label(server.substr(8)).empty();
   if (!to_apiserver && !to_etcd && !to_service) {
     return fmt::format(
-        "bad link '{}': unknown server '{}' (expected apiserver, apiserver-<i>, etcd-<i> or service/<name>, "
+        "bad link '{}': unknown server '{}' (expected apiserver, apiserver-<i>, etcd, etcd-<i> or service/<name>, "
         "within the cluster's sizes)",
         link, server);
   }

@@ -172,12 +172,12 @@ bool running(cluster::Supervisor& supervisor, const std::string& name) {
 
 std::string unsupported_reason(const experiment::FaultSpec& fault) {
   if (link_fault(fault.action)) {
-    // The cluster has links to the apiservers only (cluster.h, links()).
+    // The cluster has links to the apiservers and to etcd (cluster.h, links()).
     std::vector<std::string> names = fault.links;
     if (fault.target.component == Component::kLink) names.push_back(fault.target.selector);
     for (const auto& name : names)
-      if (name.find("->etcd-") != std::string::npos || name.find("->service/") != std::string::npos)
-        return fmt::format("link {}: only the links to the apiservers are wired in yet", name);
+      if (name.find("->service/") != std::string::npos)
+        return fmt::format("link {}: links to Services are not wired in yet", name);
   }
   return "";
 }
@@ -376,7 +376,8 @@ asio::awaitable<Status> Injector::set_readiness(const Injection::Pod& pod, bool 
 }
 
 std::vector<std::string> Injector::resolve_links(const experiment::FaultSpec& fault) const {
-  // "<client>->apiserver" means the client's links to every apiserver.
+  // "<client>->apiserver" means the client's links to every apiserver,
+  // "apiserver-<i>->etcd" the apiserver's links to every etcd member.
   std::vector<std::string> wanted = fault.links;
   if (fault.target.component == Component::kLink) wanted.push_back(fault.target.selector);
   std::vector<std::string> clients;
@@ -390,9 +391,8 @@ std::vector<std::string> Injector::resolve_links(const experiment::FaultSpec& fa
   for (const auto& [name, link] : cluster_.links()) {
     bool hit = std::find(wanted.begin(), wanted.end(), name) != wanted.end();
     for (const auto& want : wanted)
-      if (want.size() > 11 && want.compare(want.size() - 11, 11, "->apiserver") == 0 &&
-          name.rfind(want + "-", 0) == 0)
-        hit = true;
+      for (const std::string_view every : {"->apiserver", "->etcd"})
+        if (want.ends_with(every) && name.rfind(want + "-", 0) == 0) hit = true;
     for (const auto& client : clients)
       if (name.rfind(client, 0) == 0) hit = true;
     if (hit) names.push_back(name);

@@ -376,6 +376,31 @@ TEST_F(InjectorTest, LinkDownRefusesConnectionsUntilReverted) {
   EXPECT_TRUE(through_link("scheduler-1->apiserver-1", 2000ms).ok());
 }
 
+TEST_F(InjectorTest, LatencyOnAnApiserversEtcdLinksSlowsItsWritesUntilReverted) {
+  auto spec = fault(FaultAction::kLatency, Component::kLink, "apiserver-1->etcd");
+  spec.latency = 300ms;
+  spec.duration = 100ms;
+  auto injection = inject(spec);
+  ASSERT_TRUE(injection);
+  EXPECT_EQ(injection->links,
+            (std::vector<std::string>{"apiserver-1->etcd-1", "apiserver-1->etcd-2", "apiserver-1->etcd-3"}));
+  // A write goes to etcd through one of them (the apiserver's etcd client
+  // is given the links, not the members).
+  auto write = [](const std::string& name) {
+    json config_map = {{"apiVersion", "v1"},
+                       {"kind", "ConfigMap"},
+                       {"metadata", {{"name", name}, {"namespace", "default"}}},
+                       {"data", {{"k", "v"}}}};
+    const auto start = std::chrono::steady_clock::now();
+    auto created = run_blocking(*io_, api_->create(res("", "configmaps"), "default", config_map));
+    EXPECT_TRUE(created.ok()) << name;
+    return std::chrono::steady_clock::now() - start;
+  };
+  EXPECT_GE(write("slow"), 300ms) << "the write did not pay the link's latency";
+  run_blocking(*io_, injector_->follow_schedule(injection));
+  EXPECT_LT(write("fast"), 300ms) << "latency left after revert";
+}
+
 // Last: the rebooted node restarts its pods for a while afterwards.
 TEST_F(InjectorTest, NodeCrashKillsItsProcessesAndRebootStartsThemAgain) {
   auto spec = fault(FaultAction::kReboot, Component::kNode, "node-2");
