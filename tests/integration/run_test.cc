@@ -200,8 +200,12 @@ TEST_F(RunTest, APodDeleteIsBrokenDownAlongTheControlLoopAndExecProbesRunAgainst
   EXPECT_LE(at("created"), at("scheduled"));
   EXPECT_LE(at("scheduled"), at("started"));
   EXPECT_LE(at("started"), at("ready"));
-  if (loop.contains("endpointsMs")) EXPECT_LE(at("started"), at("endpoints"));
-  if (loop.contains("servingMs")) EXPECT_LE(at("ready"), at("serving"));
+  if (loop.contains("endpointsMs")) {
+    EXPECT_LE(at("started"), at("endpoints"));
+  }
+  if (loop.contains("servingMs")) {
+    EXPECT_LE(at("ready"), at("serving"));
+  }
   EXPECT_LT(at("ready"), 10000);
   EXPECT_TRUE(report["controlLoop"].contains("readyMs")) << report["controlLoop"].dump();
   auto metrics = slurp(results / "loop" / "metrics.prom");
