@@ -387,12 +387,12 @@ TEST_F(InjectorTest, LatencyOnAnApiserversEtcdLinksSlowsItsWritesUntilReverted) 
   // A write goes to etcd through one of them (the apiserver's etcd client
   // is given the links, not the members).
   auto write = [](const std::string& name) {
-    json config_map = {{"apiVersion", "v1"},
-                       {"kind", "ConfigMap"},
-                       {"metadata", {{"name", name}, {"namespace", "default"}}},
-                       {"data", {{"k", "v"}}}};
+    json lease = {{"apiVersion", "coordination.k8s.io/v1"},
+                  {"kind", "Lease"},
+                  {"metadata", {{"name", name}, {"namespace", "default"}}},
+                  {"spec", {{"holderIdentity", "injector-test"}}}};
     const auto start = std::chrono::steady_clock::now();
-    auto created = run_blocking(*io_, api_->create(res("", "configmaps"), "default", config_map));
+    auto created = run_blocking(*io_, api_->create(res("coordination.k8s.io", "leases"), "default", lease));
     EXPECT_TRUE(created.ok()) << name;
     return std::chrono::steady_clock::now() - start;
   };
