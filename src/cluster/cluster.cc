@@ -215,7 +215,7 @@ Status Cluster::start_links() {
     }
   }
   // Every apiserver's connections to each etcd member.
-  for (int i = 1; i <= options_.apiservers; ++i) {
+  for (int i = 1; options_.etcd_links && i <= options_.apiservers; ++i) {
     for (const auto& member : etcd_.members) {
       auto upstream = net::parse_endpoint(member.client_url);
       if (!upstream.ok()) return upstream.error();

@@ -65,6 +65,12 @@ struct ClusterOptions {
   // process, named "<client>->apiserver-<i>" (DESIGN §4), where link faults
   // happen. Off: components talk to the apiservers directly.
   bool links = true;
+  // With links on, every apiserver's connection to etcd member j goes
+  // through "apiserver-<i>->etcd-<j>" too. Off by default: the links run on
+  // this process's io_context, and an owner that blocks it (a test waiting
+  // on kubectl) would stall every API call, not only the components' loops.
+  // `shakeout run`, which never blocks it, turns them on.
+  bool etcd_links = false;
   uint64_t seed = 0;  // the links' toxicity rolls and jitter
 };
 

@@ -14,8 +14,11 @@
 #include <array>
 #include <chrono>
 #include <csignal>
+#include <optional>
 
 #include "api/resource_registry.h"
+#include "client/informer.h"
+#include "client/timers.h"
 #include "etcd/client.h"
 #include "net/http_client.h"
 
@@ -245,8 +248,7 @@ class ReplicasProbe final : public Probe {
 
  protected:
   static client::Config request_timeout(const experiment::ProbeSpec& spec, const ProbeContext& context) {
-    // The probe's timeout (1 s by default): a loaded apiserver answers a GET
-    // and a LIST late, and a shorter cut would leave the probe blind.
+    // The probe's timeout (1 s by default) for the lists behind the watches.
     client::Config config = context.api;
     config.request_timeout = std::max(spec.timeout, context.state_period * 4);
     return config;
@@ -260,34 +262,86 @@ class ReplicasProbe final : public Probe {
           ErrorCode::kInvalidArgument,
           fmt::format("probe {}: Deployment {}/{}: {}", spec_.name, spec_.ns, spec_.deployment,
                       deployment.error().status.value("message", "not found")));
-    selector_ = match_labels((*deployment)["spec"]["selector"]);
+    make_informers(match_labels((*deployment)["spec"]["selector"]));
     co_return Status{};
   }
 
- protected:
+  asio::awaitable<void> background() override {
+    if (!pods_) co_return;  // not prepared
+    bool deployments_done = false;
+    asio::co_spawn(context_.executor, deployments_->run(),
+                   [&deployments_done](const std::exception_ptr&) { deployments_done = true; });
+    co_await pods_->run();
+    asio::steady_timer wait(context_.executor);
+    while (!deployments_done) {
+      wait.expires_after(Millis(5));
+      boost::system::error_code ignored;
+      co_await wait.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+    }
+  }
+  void on_stop() override {
+    if (pods_) pods_->stop();
+    if (deployments_) deployments_->stop();
+  }
+
+  // The state the caches hold now; "api unavailable" (no sample) before
+  // both synced.
+  asio::awaitable<metrics::Sample> sample_once() override { co_return current(); }
+
+ private:
+  void make_informers(const std::string& selector) {
+    client::InformerOptions pods;
+    pods.ns = spec_.ns;
+    pods.label_selector = selector;
+    pods.backoff.initial = Millis(100);  // the apiserver may be the one faulted
+    pods.backoff.cap = Millis(1000);
+    client::InformerOptions deployments = pods;
+    deployments.label_selector.clear();
+    pods_ =
+        std::make_unique<client::Informer>(api_, resource("", "pods"), pods, client::real_timers(), random_);
+    deployments_ = std::make_unique<client::Informer>(api_, resource("apps", "deployments"), deployments,
+                                                      client::real_timers(), random_);
+    client::EventHandlers changed;
+    changed.on_add = [this](const json&) { on_event(); };
+    changed.on_update = [this](const json&, const json&) { on_event(); };
+    changed.on_delete = [this](const json&, bool) { on_event(); };
+    pods_->add_handlers(changed);
+    deployments_->add_handlers(changed);
+  }
+
   // desired = the Deployment's spec.replicas; ready = its pods (by its
   // selector) whose Ready condition is True and that are not terminating.
   // The pods' conditions come from the kubelets, so this holds while the
   // controllers that maintain the Deployment's status are down.
-  asio::awaitable<metrics::Sample> sample_once() override {
+  metrics::Sample current() const {
     metrics::Sample sample;
     sample.error = "api unavailable";  // the caller keeps the last state
-    auto deployment = co_await api_.get(resource("apps", "deployments"), spec_.ns, spec_.deployment);
-    if (!deployment.ok()) co_return sample;
-    client::ListOptions options;
-    options.label_selector = selector_;
-    auto pods = co_await api_.list(resource("", "pods"), spec_.ns, std::move(options));
-    if (!pods.ok()) co_return sample;
+    if (!pods_ || !pods_->has_synced() || !deployments_->has_synced()) return sample;
+    const json* deployment = deployments_->store().get(spec_.ns, spec_.deployment);
+    if (deployment == nullptr) return sample;
     const int64_t desired = (*deployment)["spec"].value("replicas", int64_t{1});
-    const int64_t ready = count_ready(*pods);
+    json list;
+    list["items"] = pods_->store().list();
+    const int64_t ready = count_ready(list);
     sample.ok = ready >= desired;
     sample.error = sample.ok ? "" : "not all ready";
-    co_return sample;
+    return sample;
   }
 
- private:
+  // A watch event: a sample now if it changed the outcome.
+  void on_event() {
+    metrics::Sample sample = current();
+    if (sample.error == "api unavailable") return;
+    if (last_ && last_->ok == sample.ok) return;
+    last_ = sample;
+    push_sample(std::move(sample));
+  }
+
   client::Client api_;
-  std::string selector_;
+  client::SeededRandom random_{1};
+  std::unique_ptr<client::Informer> pods_;
+  std::unique_ptr<client::Informer> deployments_;
+  std::optional<metrics::Sample> last_;
 };
 
 class ApiProbe final : public Probe {
@@ -538,6 +592,13 @@ asio::awaitable<Status> Probe::prepare() {
 void Probe::stop() {
   stopping_ = true;
   if (timer_) timer_->cancel();
+  on_stop();
+}
+
+void Probe::push_sample(metrics::Sample sample) {
+  if (stopping_) return;
+  sample.at = context_.clock->now();
+  samples_.push_back(std::move(sample));
 }
 
 asio::awaitable<void> Probe::take_sample(size_t index) {
@@ -548,6 +609,9 @@ asio::awaitable<void> Probe::take_sample(size_t index) {
 }
 
 asio::awaitable<void> Probe::run() {
+  bool background_done = false;
+  asio::co_spawn(context_.executor, background(),
+                 [&background_done](const std::exception_ptr&) { background_done = true; });
   timer_ = std::make_shared<asio::steady_timer>(context_.executor);
   // Ticks at fixed times from the start, so a slow sample does not shift
   // the ones after it.
@@ -574,8 +638,9 @@ asio::awaitable<void> Probe::run() {
     boost::system::error_code ignored;
     co_await timer_->async_wait(asio::redirect_error(asio::use_awaitable, ignored));
   }
-  // Let the requests in flight finish (each is bounded by its timeout).
-  while (in_flight_ > 0) {
+  // Let the requests in flight finish (each is bounded by its timeout), and
+  // the background work end.
+  while (in_flight_ > 0 || !background_done) {
     timer_->expires_after(Millis(5));
     boost::system::error_code ignored;
     co_await timer_->async_wait(asio::redirect_error(asio::use_awaitable, ignored));

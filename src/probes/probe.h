@@ -9,9 +9,11 @@
 //             a slower probe.
 //   http      the same against a fixed URL.
 //   replicas  the Deployment's spec.replicas against its pods (by its
-//             selector) that are Ready and not terminating, read from the
-//             API at the context's state period; no sample while the API
-//             does not answer (the last one stands).
+//             selector) that are Ready and not terminating, from watches
+//             (informers on the Deployments and the pods): a sample at each
+//             event that changes the count, and one per state period from
+//             the caches; none before both caches synced (while the API is
+//             down the caches, so the last state, stand).
 //   api       GET /readyz on the apiservers plus a write and read of a Lease.
 //   etcd      a put of a probe key through the etcd client; every 5th
 //             sample also asks who leads at which term (details()).
@@ -95,6 +97,12 @@ class Probe {
   virtual asio::awaitable<metrics::Sample> sample_once() = 0;
   // Whether samples may overlap (request probes) or run one after another.
   virtual bool concurrent() const { return true; }
+  // Runs beside the sampling loop from run() (a watch); run() returns once
+  // both have. stop() calls on_stop() to end it.
+  virtual asio::awaitable<void> background() { co_return; }
+  virtual void on_stop() {}
+  // A sample taken now, outside the loop (a watch event changed the state).
+  void push_sample(metrics::Sample sample);
 
   experiment::ProbeSpec spec_;
   ProbeContext context_;

@@ -370,6 +370,7 @@ asio::awaitable<json> Runner::run_once(const Experiment& experiment, int repeat)
   options.schedulers = experiment.cluster.schedulers;
   options.runtime_root = options_.runtime_root;
   options.seed = experiment.seed + static_cast<uint64_t>(repeat);  // the links' toxicity rolls and jitter
+  options.etcd_links = true;
   if (!options_.shakeout_binary.empty()) options.shakeout_binary = options_.shakeout_binary;
   cluster::ProfileOptions profile;
   profile.name = experiment.cluster.profile;

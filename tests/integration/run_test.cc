@@ -81,7 +81,7 @@ TEST_F(RunTest, BadFilesExit2NamingFileLineAndColumnAndStartNothing) {
   const auto link = write_experiment(
       "link",
       "  probes: [{name: web, service: web}]\n"
-      "  faults: [{at: 0s, action: latency, target: \"link:apiserver-1->etcd-1\", latency: 10ms, "
+      "  faults: [{at: 0s, action: latency, target: \"link:client->service/web\", latency: 10ms, "
       "duration: 1s}]\n");
   result = run({"run", link.string(), "-o", (out_.path() / "results").string()});
   EXPECT_EQ(result.exit_code, 2) << result.out << result.err;
@@ -303,7 +303,8 @@ TEST_F(RunTest, LiveMetricsAreScrapedByARealPrometheusWhileTheRunGoesOn) {
 TEST_F(RunTest, AnUnmetExpectationExits1AndTheJunitFailureNamesIt) {
   const auto path = write_experiment("too-strict",
                                      "  probes: [{name: replicas, deployment: web}]\n"
-                                     "  faults: [{at: 0s, action: delete, target: \"pod:app=web\"}]\n"
+                                     "  faults: [{at: 0s, action: fail-readiness, target: \"pod:app=web\", "
+                                     "duration: 1s}]\n"
                                      "  expect: [{probe: replicas, recoveredWithin: 1ms}]\n");
   const fs::path results = out_.path() / "results";
   auto result = run({"run", path.string(), "-o", results.string()});

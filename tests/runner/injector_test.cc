@@ -60,6 +60,7 @@ class InjectorTest : public ::testing::Test {
     options.schedulers = 1;
     options.nodes = 2;
     options.node_components = true;
+    options.etcd_links = true;  // as `shakeout run` has them; the test pumps the io_context throughout
     // Gentler than fast's 0.05 (leases of 750 ms): this cluster has 3 etcd
     // members and 2 controller managers, and under ASan beside another test
     // the fast leases flapped. The crash loop keeps fast's 500 ms backoff.
