@@ -194,7 +194,8 @@ Status Cluster::start_links() {
       clients.emplace_back(fmt::format("proxy/{}", node_name(k)), addresses_.node_ip(k), 1);
     }
   }
-  auto add = [this](const std::string& name, const std::string& ip, int port, net::Endpoint upstream) -> Status {
+  auto add = [this](const std::string& name, const std::string& ip, int port,
+                    net::Endpoint upstream) -> Status {
     net::Endpoint listen;
     listen.host = ip;
     listen.port = static_cast<uint16_t>(port);
@@ -208,8 +209,8 @@ Status Cluster::start_links() {
       net::Endpoint upstream;
       upstream.host = addresses_.apiserver_ip(i);
       upstream.port = AddressPlan::kApiserverPort;
-      if (auto added = add(fmt::format("{}->apiserver-{}", client, i), ip, AddressPlan::kLinkPort + 10 * role + i,
-                           upstream);
+      if (auto added = add(fmt::format("{}->apiserver-{}", client, i), ip,
+                           AddressPlan::kLinkPort + 10 * role + i, upstream);
           !added)
         return added;
     }
@@ -232,7 +233,8 @@ std::string Cluster::etcd_servers_for(int apiserver) const {
   std::vector<std::string> urls;
   for (const auto& member : etcd_.members) {
     auto it = links_.find(fmt::format("apiserver-{}->{}", apiserver, member.name));
-    urls.push_back(it == links_.end() ? member.client_url : "http://" + it->second->listen_endpoint().to_string());
+    urls.push_back(it == links_.end() ? member.client_url
+                                      : "http://" + it->second->listen_endpoint().to_string());
   }
   return fmt::format("{}", fmt::join(urls, ","));
 }

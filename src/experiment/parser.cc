@@ -1391,7 +1391,8 @@ std::optional<std::string> Parser::check_link(const std::string& link) const {
       server.rfind("service/", 0) == 0 && api::validate_dns1123_label(server.substr(8)).empty();
   if (!to_apiserver && !to_etcd && !to_service) {
     return fmt::format(
-        "bad link '{}': unknown server '{}' (expected apiserver, apiserver-<i>, etcd, etcd-<i> or service/<name>, "
+        "bad link '{}': unknown server '{}' (expected apiserver, apiserver-<i>, etcd, etcd-<i> or "
+        "service/<name>, "
         "within the cluster's sizes)",
         link, server);
   }
