@@ -6,19 +6,6 @@
 namespace shakeout::metrics {
 namespace {
 
-bool is_loss(PodEvent event) {
-  switch (event) {
-    case PodEvent::kNotRunning:
-    case PodEvent::kNotReady:
-    case PodEvent::kTerminating:
-    case PodEvent::kDeleted:
-    case PodEvent::kOutOfEndpoints:
-      return true;
-    default:
-      return false;
-  }
-}
-
 // The first event of one of `kinds` at or after `from`.
 std::optional<SteadyTime> first_of(const PodTimeline& pod, std::initializer_list<PodEvent> kinds,
                                    SteadyTime from) {
@@ -28,9 +15,10 @@ std::optional<SteadyTime> first_of(const PodTimeline& pod, std::initializer_list
 }
 
 std::optional<SteadyTime> first_loss(const PodTimeline& pod, SteadyTime from) {
-  for (const auto& [at, event] : pod.events)
-    if (at >= from && is_loss(event)) return at;
-  return std::nullopt;
+  return first_of(pod,
+                  {PodEvent::kNotRunning, PodEvent::kNotReady, PodEvent::kTerminating, PodEvent::kDeleted,
+                   PodEvent::kOutOfEndpoints},
+                  from);
 }
 
 }  // namespace

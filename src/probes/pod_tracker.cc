@@ -75,18 +75,22 @@ PodTracker::PodTracker(boost::asio::any_io_executor executor, client::Config api
 
 PodTracker::~PodTracker() = default;
 
-boost::asio::awaitable<void> PodTracker::run() {
+boost::asio::awaitable<void> run_both(client::Informer& first, client::Informer& second) {
   auto executor = co_await boost::asio::this_coro::executor;
-  bool slices_done = false;
-  boost::asio::co_spawn(executor, slices_.run(),
-                        [&slices_done](const std::exception_ptr&) { slices_done = true; });
-  co_await pods_.run();
+  bool second_done = false;
+  boost::asio::co_spawn(executor, second.run(),
+                        [&second_done](const std::exception_ptr&) { second_done = true; });
+  co_await first.run();
   boost::asio::steady_timer wait(executor);
-  while (!slices_done) {
+  while (!second_done) {
     wait.expires_after(Millis(5));
     boost::system::error_code ignored;
     co_await wait.async_wait(boost::asio::redirect_error(boost::asio::use_awaitable, ignored));
   }
+}
+
+boost::asio::awaitable<void> PodTracker::run() {
+  co_await run_both(pods_, slices_);
 }
 
 void PodTracker::stop() {

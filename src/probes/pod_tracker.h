@@ -33,6 +33,9 @@
 
 namespace shakeout::probes {
 
+// Runs two informers until both have returned (after their stop()).
+boost::asio::awaitable<void> run_both(client::Informer& first, client::Informer& second);
+
 class PodTracker {
  public:
   PodTracker(boost::asio::any_io_executor executor, client::Config api, const Clock& clock);

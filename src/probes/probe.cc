@@ -21,6 +21,7 @@
 #include "client/timers.h"
 #include "etcd/client.h"
 #include "net/http_client.h"
+#include "probes/pod_tracker.h"
 
 namespace shakeout::probes {
 namespace {
@@ -57,10 +58,9 @@ std::string match_labels(const json& selector) {
   return out;
 }
 
-int64_t count_ready(const json& pod_list) {
+int64_t count_ready(const std::vector<json>& pods) {
   int64_t ready = 0;
-  const json items = pod_list.value("items", json::array());
-  for (const auto& pod : items) {
+  for (const auto& pod : pods) {
     if (pod["metadata"].contains("deletionTimestamp")) continue;
     const json conditions = pod.value("status", json::object()).value("conditions", json::array());
     for (const auto& condition : conditions)
@@ -267,17 +267,7 @@ class ReplicasProbe final : public Probe {
   }
 
   asio::awaitable<void> background() override {
-    if (!pods_) co_return;  // not prepared
-    bool deployments_done = false;
-    asio::co_spawn(context_.executor, deployments_->run(),
-                   [&deployments_done](const std::exception_ptr&) { deployments_done = true; });
-    co_await pods_->run();
-    asio::steady_timer wait(context_.executor);
-    while (!deployments_done) {
-      wait.expires_after(Millis(5));
-      boost::system::error_code ignored;
-      co_await wait.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
-    }
+    if (pods_) co_await run_both(*pods_, *deployments_);  // else not prepared
   }
   void on_stop() override {
     if (pods_) pods_->stop();
@@ -320,9 +310,7 @@ class ReplicasProbe final : public Probe {
     const json* deployment = deployments_->store().get(spec_.ns, spec_.deployment);
     if (deployment == nullptr) return sample;
     const int64_t desired = (*deployment)["spec"].value("replicas", int64_t{1});
-    json list;
-    list["items"] = pods_->store().list();
-    const int64_t ready = count_ready(list);
+    const int64_t ready = count_ready(pods_->store().list());
     sample.ok = ready >= desired;
     sample.error = sample.ok ? "" : "not all ready";
     return sample;
