@@ -1,6 +1,8 @@
 #include "faults/link.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -11,6 +13,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <exception>
 #include <limits>
 #include <random>
@@ -33,6 +36,10 @@ using SteadyClock = std::chrono::steady_clock;
 // low for bulk transfers; several chunks let reading overlap writing.
 constexpr std::size_t kChunkSize = 128 * 1024;
 constexpr std::size_t kChunks = 4;
+// With no toxic on a direction and nothing queued, bytes go socket -> pipe
+// -> socket with splice(2), never copied through the harness: up to
+// kSpliceSize per call through a pipe of that size.
+constexpr std::size_t kSpliceSize = 1024 * 1024;
 constexpr std::string_view kComponent = "link";
 
 // A small seeded generator (splitmix64) for jitter and slice sizes.
@@ -197,6 +204,24 @@ struct Direction {
   SplitMix rng;
   uint64_t* bytes_written;
   bool done = false;  // the end of stream was passed on
+  // The splice path's pipe (read end, write end), made on first use; -1
+  // when none or when pipes cannot be had (the copying path serves then).
+  std::array<int, 2> pipe{-1, -1};
+  bool pipe_failed = false;
+
+  Direction(const Direction&) = delete;
+  Direction& operator=(const Direction&) = delete;
+  ~Direction() {
+    for (int fd : pipe)
+      if (fd >= 0) ::close(fd);
+  }
+  bool has_pipe() {
+    if (pipe[0] < 0 && !pipe_failed) {
+      pipe_failed = ::pipe2(pipe.data(), O_CLOEXEC | O_NONBLOCK) != 0;
+      if (!pipe_failed) (void)::fcntl(pipe[1], F_SETPIPE_SZ, static_cast<int>(kSpliceSize));
+    }
+    return !pipe_failed;
+  }
 };
 
 void log_exception(std::string_view what, std::exception_ptr e) {
@@ -292,6 +317,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   static asio::awaitable<void> read_loop(std::shared_ptr<Session> self, Stream stream);
   static asio::awaitable<void> write_loop(std::shared_ptr<Session> self, Stream stream);
+  static asio::awaitable<bool> splice_some(std::shared_ptr<Session> self, Direction& d);
   static asio::awaitable<void> control_loop(std::shared_ptr<Session> self);
 
   // The next toxic after `after` (a serial) that acts on this direction's data
@@ -352,6 +378,8 @@ asio::awaitable<void> Session::read_loop(std::shared_ptr<Session> self, Stream s
       running = false;
     } else if (!d.has_free_buffer()) {
       co_await d.reader_wake.wait();
+    } else if (d.count == 0 && !self->next_toxic(stream, 0, false) && d.has_pipe()) {
+      running = co_await splice_some(self, d);
     } else {
       const int b = d.take_buffer();
       ErrorCodeT ec;
@@ -392,6 +420,55 @@ asio::awaitable<void> Session::read_loop(std::shared_ptr<Session> self, Stream s
       }
     }
   }
+}
+
+// Once the source is readable, whatever it holds (up to kSpliceSize) goes on
+// through the pipe, all of it, before the next read; a toxic added meanwhile
+// applies from the next read on. false once the direction ended.
+asio::awaitable<bool> Session::splice_some(std::shared_ptr<Session> self, Direction& d) {
+  ErrorCodeT ec;
+  co_await d.from.async_wait(tcp::socket::wait_read, asio::redirect_error(asio::use_awaitable, ec));
+  if (self->closed_) co_return false;
+  if (ec) {
+    self->fail(ec);
+    co_return false;
+  }
+  // A toxic may have come while waiting: the copying path reads then.
+  if (d.count != 0 || self->next_toxic(d.stream, 0, false)) co_return true;
+  const ssize_t in = ::splice(d.from.native_handle(), nullptr, d.pipe[1], nullptr, kSpliceSize,
+                              SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+  if (in < 0) {
+    if (errno == EAGAIN || errno == EINTR) co_return true;
+    self->fail(ErrorCodeT(errno, boost::system::system_category()));
+    co_return false;
+  }
+  if (in == 0) {
+    // The end of stream, passed on by the writer as from the copying path.
+    Chunk end;
+    end.arrived = SteadyClock::now();
+    end.eof = true;
+    d.push(end);
+    d.writer_wake.notify();
+    co_return false;
+  }
+  auto left = static_cast<std::size_t>(in);
+  bool open = true;
+  while (left > 0 && open && !self->closed_) {
+    const ssize_t out =
+        ::splice(d.pipe[0], nullptr, d.to.native_handle(), nullptr, left, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (out > 0) {
+      left -= static_cast<std::size_t>(out);
+      *d.bytes_written += static_cast<uint64_t>(out);
+    } else if (out < 0 && (errno == EAGAIN || errno == EINTR)) {
+      co_await d.to.async_wait(tcp::socket::wait_write, asio::redirect_error(asio::use_awaitable, ec));
+      if (ec && !self->closed_) self->fail(ec);
+      open = !ec;
+    } else {
+      self->fail(ErrorCodeT(out < 0 ? errno : EPIPE, boost::system::system_category()));
+      open = false;
+    }
+  }
+  co_return open && !self->closed_;
 }
 
 asio::awaitable<void> Session::write_loop(std::shared_ptr<Session> self, Stream stream) {

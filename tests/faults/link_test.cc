@@ -577,6 +577,34 @@ TEST_F(LinkTest, RemovingToxicMidStreamLosesNoBytes) {
   EXPECT_TRUE(r.data == payload);
 }
 
+TEST_F(LinkTest, AToxicAddedToAnOpenConnectionAppliesToTheBytesThatFollow) {
+  // Untoxic bytes are spliced (never copied through the link); a toxic
+  // added then must still catch the next bytes, and its removal free them.
+  Backend backend(Backend::Mode::kEcho);
+  start_link(backend);
+  Fd client = connect_to(port_);
+  auto round_trip_ms = [&](const std::string& text) {
+    const auto start = Clock::now();
+    EXPECT_TRUE(send_all(client.get(), text));
+    const auto r = receive(client.get(), text.size());
+    EXPECT_EQ(r.data, text);
+    return std::chrono::duration_cast<std::chrono::milliseconds>(r.end - start).count();
+  };
+  EXPECT_LT(round_trip_ms("before"), 200);
+  auto lag = make_toxic("lag", ToxicType::kLatency, Stream::kDownstream);
+  lag.latency = 300ms;
+  add(lag);
+  EXPECT_GE(round_trip_ms("during"), 300);
+  remove("lag");
+  EXPECT_LT(round_trip_ms("after"), 200);
+  const std::string payload = random_bytes(4 << 20, 9);
+  std::thread sender([&] { send_all(client.get(), payload); });
+  const auto r = receive(client.get(), payload.size());
+  sender.join();
+  EXPECT_TRUE(r.data == payload);
+  EXPECT_EQ(stats().bytes_downstream, 6u + 6u + 5u + payload.size());
+}
+
 TEST_F(LinkTest, StopClosesEverythingAndFreesPort) {
   Backend backend(Backend::Mode::kEcho);
   start_link(backend);
