@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <csignal>
 #include <exception>
 #include <limits>
 #include <random>
@@ -753,6 +754,11 @@ Status Link::start() {
   auto& core = *core_;
   if (core.started)
     return make_error(ErrorCode::kInternal, fmt::format("link {}: already started", core.name));
+  // splice(2) into a socket whose peer is gone raises SIGPIPE (it has no
+  // MSG_NOSIGNAL); the link wants EPIPE, as from its sends.
+  struct sigaction current {};
+  if (::sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL)
+    std::signal(SIGPIPE, SIG_IGN);
   auto listen = detail::resolve(core.executor, core.listen_config);
   if (!listen)
     return make_error(ErrorCode::kInvalidArgument,

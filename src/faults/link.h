@@ -58,6 +58,8 @@
 //   io_context without touching the Link, so the io_context must run (or be
 //   destroyed) afterwards. When the harness
 //   process dies, the kernel closes every socket, so nothing outlives it.
+// - start() sets SIGPIPE to ignored if it was at its default (the splice path
+//   writes with splice(2), which has no MSG_NOSIGNAL).
 // Threading: everything runs on the io_context passed in, which must be run
 // by one thread; call every method from that thread. Nothing is thread-safe.
 
