@@ -199,9 +199,8 @@ Status Cluster::start_links() {
     net::Endpoint listen;
     listen.host = ip;
     listen.port = static_cast<uint16_t>(port);
-    auto link = std::make_unique<faults::Link>(io_, name, listen, std::move(upstream), options_.seed);
-    if (auto started = link->start(); !started) return started;
-    links_.emplace(name, std::move(link));
+    auto added = add_link(name, listen, std::move(upstream));
+    if (!added) return added.error();
     return {};
   };
   for (const auto& [client, ip, role] : clients) {
@@ -245,13 +244,22 @@ faults::Link* Cluster::link(std::string_view name) {
 }
 
 std::string Cluster::masters_for(const std::string& client) const {
-  if (links_.empty()) return fmt::format("{}", fmt::join(apiserver_urls(), ","));
   std::vector<std::string> urls;
   for (int i = 1; i <= options_.apiservers; ++i) {
     auto it = links_.find(fmt::format("{}->apiserver-{}", client, i));
     if (it != links_.end()) urls.push_back("http://" + it->second->listen_endpoint().to_string());
   }
+  if (urls.empty()) urls = apiserver_urls();  // links off
   return fmt::format("{}", fmt::join(urls, ","));
+}
+
+Result<faults::Link*> Cluster::add_link(const std::string& name, net::Endpoint listen,
+                                        net::Endpoint upstream) {
+  if (links_.contains(name)) return make_error(ErrorCode::kAlreadyExists, "link " + name + " exists");
+  auto link =
+      std::make_unique<faults::Link>(io_, name, std::move(listen), std::move(upstream), options_.seed);
+  if (auto started = link->start(); !started) return started.error();
+  return links_.emplace(name, std::move(link)).first->second.get();
 }
 
 std::vector<std::string> Cluster::apiserver_urls() const {

@@ -150,8 +150,12 @@ class Cluster {
   // IP, or the controller manager's, scheduler's or apiserver's IP), port
   // kLinkPort + 10 x role + the server's index (role 0 kubelet, controller
   // manager, scheduler; 1 proxy; 2 apiserver).
+  // The runner adds "client->service/<name>/node-<k>" (runner.h).
   const std::map<std::string, std::unique_ptr<faults::Link>, std::less<>>& links() const { return links_; }
   faults::Link* link(std::string_view name);
+  // Starts one more link (port 0 in `listen`: any free port); it lives as
+  // long as the cluster. kAlreadyExists if the name is taken.
+  Result<faults::Link*> add_link(const std::string& name, net::Endpoint listen, net::Endpoint upstream);
 
  private:
   Cluster(asio::io_context& io, ClusterOptions options, RunDir run_dir, SubnetLease subnet);

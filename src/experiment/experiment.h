@@ -65,6 +65,11 @@ struct ProbeSpec {
   SourceLocation where;
 };
 
+// A replicas probe named N also reports its ground truth, the Deployment's
+// pods running in the runtimes' process tables, as probe "N/runtime"
+// (probes/probe.h); steady-state checks and expectations may name it.
+inline constexpr std::string_view kRuntimeViewSuffix = "/runtime";
+
 // A steady-state check, judged over the steady window before the first
 // fault and over `recovery.stableFor` after recovery.
 struct SteadyStateCheck {

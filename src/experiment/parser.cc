@@ -904,6 +904,8 @@ void Parser::parse_probe(const YAML::Node& node, const std::string& field) {
           "cannot tell the probe's type; set type (service, replicas, api, etcd, http or exec)");
   }
   if (name) probe_kinds_[*name] = {kind, field};
+  if (name && kind == ProbeKind::kReplicas)
+    probe_kinds_[*name + std::string(kRuntimeViewSuffix)] = {kind, field};
   if (!kind) return;
   probe.kind = *kind;
 
@@ -1387,13 +1389,19 @@ std::optional<std::string> Parser::check_link(const std::string& link) const {
       server == "apiserver" || in_range(member_index(server, "apiserver"), cluster.apiservers);
   const bool to_etcd = (server == "etcd" && (!cluster_ok_ || cluster.etcd_members > 0)) ||
                        in_range(member_index(server, "etcd"), cluster.etcd_members);
-  const bool to_service =
-      server.rfind("service/", 0) == 0 && api::validate_dns1123_label(server.substr(8)).empty();
+  // service/<name>, through every node, or service/<name>/node-<k>, through one.
+  bool to_service = false;
+  if (server.rfind("service/", 0) == 0) {
+    const auto rest = server.substr(8);
+    const auto slash = rest.find('/');
+    to_service =
+        api::validate_dns1123_label(rest.substr(0, slash)).empty() &&
+        (slash == std::string::npos || in_range(member_index(rest.substr(slash + 1), "node"), cluster.nodes));
+  }
   if (!to_apiserver && !to_etcd && !to_service) {
     return fmt::format(
-        "bad link '{}': unknown server '{}' (expected apiserver, apiserver-<i>, etcd, etcd-<i> or "
-        "service/<name>, "
-        "within the cluster's sizes)",
+        "bad link '{}': unknown server '{}' (expected apiserver, apiserver-<i>, etcd, etcd-<i>, "
+        "service/<name> or service/<name>/node-<k>, within the cluster's sizes)",
         link, server);
   }
   if (to_etcd != (client_kind == Client::kApiserver)) {

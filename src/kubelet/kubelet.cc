@@ -573,6 +573,9 @@ asio::awaitable<void> Kubelet::sync_pod(PodWorker* worker) {
       config.uid = worker->uid;
       config.ns = string_field(meta, "namespace");
       config.name = string_field(meta, "name");
+      if (const auto labels = meta.find("labels"); labels != meta.end() && labels->is_object())
+        for (const auto& [key, value] : labels->items())
+          if (value.is_string()) config.labels[key] = value.get<std::string>();
       auto sandbox = co_await runtime_.run_sandbox(config);
       if (!sandbox) {
         log::warn(kLog, "{}: cannot create the sandbox: {}", pod_key(worker->pod), sandbox.error().message);

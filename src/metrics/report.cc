@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <sstream>
@@ -258,13 +259,15 @@ std::string summary_table(const json& journal) {
       out += fmt::format("      control loop ({}), ms: {}\n", loop.value("pod", "-"), steps);
     }
     if (repeat.contains("probes")) {
-      out += fmt::format("    {:<14} {:>9} {:>10} {:>11} {:>12} {:>9} {:>9}\n", "probe", "samples", "avail",
-                         "impact ms", "recover ms", "down ms", "p99 ms");
+      size_t width = 14;  // the names' column fits the longest ("replicas/runtime")
+      for (const auto& [name, unused] : repeat["probes"].items()) width = std::max(width, name.size());
+      out += fmt::format("    {:<{}} {:>9} {:>10} {:>11} {:>12} {:>9} {:>9}\n", "probe", width, "samples",
+                         "avail", "impact ms", "recover ms", "down ms", "p99 ms");
       for (const auto& [name, measured] : repeat["probes"].items()) {
         auto or_dash = [](const json& value) {
           return value.is_number() ? fmt::format("{:.0f}", value.get<double>()) : std::string("-");
         };
-        out += fmt::format("    {:<14} {:>9} {:>9.4f} {:>11} {:>12} {:>9.0f} {:>9.1f}\n", name,
+        out += fmt::format("    {:<{}} {:>9} {:>9.4f} {:>11} {:>12} {:>9.0f} {:>9.1f}\n", name, width,
                            measured.value("samples", 0), measured.value("availability", 1.0),
                            or_dash(measured["timeToImpactMs"]), or_dash(measured["timeToRecoverMs"]),
                            measured.value("downtimeMs", 0.0), measured.value("latencyP99Ms", 0.0));

@@ -17,11 +17,13 @@
 #include <optional>
 
 #include "api/resource_registry.h"
+#include "api/selector.h"
 #include "client/informer.h"
 #include "client/timers.h"
 #include "etcd/client.h"
 #include "net/http_client.h"
 #include "probes/pod_tracker.h"
+#include "runtime/runtime_service.h"
 
 namespace shakeout::probes {
 namespace {
@@ -192,11 +194,28 @@ class ServiceProbe final : public HttpGetProbe {
     co_return Status{};
   }
 
+  std::vector<net::Endpoint> destinations() const override {
+    std::vector<net::Endpoint> nodes;
+    for (const auto& ip : context_.node_ips) {
+      net::Endpoint endpoint;
+      endpoint.host = ip;
+      endpoint.port = static_cast<uint16_t>(node_port_);
+      nodes.push_back(std::move(endpoint));
+    }
+    return nodes;
+  }
+  void send_through(std::vector<net::Endpoint> routes) override { routes_ = std::move(routes); }
+
  protected:
   asio::awaitable<metrics::Sample> sample_once() override {
+    const size_t k = next_node_++ % context_.node_ips.size();
     net::Endpoint endpoint;
-    endpoint.host = context_.node_ips[next_node_++ % context_.node_ips.size()];
-    endpoint.port = static_cast<uint16_t>(node_port_);
+    if (k < routes_.size()) {
+      endpoint = routes_[k];
+    } else {
+      endpoint.host = context_.node_ips[k];
+      endpoint.port = static_cast<uint16_t>(node_port_);
+    }
     std::string head;
     metrics::Sample sample = co_await get(std::move(endpoint), spec_.path, &head);
     if (sample.ok)
@@ -210,6 +229,7 @@ class ServiceProbe final : public HttpGetProbe {
 
  private:
   std::map<std::string, std::vector<SteadyTime>> answers_;
+  std::vector<net::Endpoint> routes_;  // by node; empty: straight to the NodePorts
   int node_port_ = 0;
   size_t next_node_ = 0;
 };
@@ -262,10 +282,23 @@ class ReplicasProbe final : public Probe {
           ErrorCode::kInvalidArgument,
           fmt::format("probe {}: Deployment {}/{}: {}", spec_.name, spec_.ns, spec_.deployment,
                       deployment.error().status.value("message", "not found")));
-    make_informers(match_labels((*deployment)["spec"]["selector"]));
+    selector_ = match_labels((*deployment)["spec"]["selector"]);
+    make_informers(selector_);
     co_return Status{};
   }
 
+ public:
+  std::unique_ptr<Probe> ground_truth() override;
+
+  // spec.replicas from the watch; none before it synced.
+  std::optional<int64_t> desired() const {
+    if (!deployments_ || !deployments_->has_synced()) return std::nullopt;
+    const json* deployment = deployments_->store().get(spec_.ns, spec_.deployment);
+    if (deployment == nullptr) return std::nullopt;
+    return (*deployment)["spec"].value("replicas", int64_t{1});
+  }
+
+ protected:
   asio::awaitable<void> background() override {
     if (pods_) co_await run_both(*pods_, *deployments_);  // else not prepared
   }
@@ -306,12 +339,10 @@ class ReplicasProbe final : public Probe {
   metrics::Sample current() const {
     metrics::Sample sample;
     sample.error = "api unavailable";  // the caller keeps the last state
-    if (!pods_ || !pods_->has_synced() || !deployments_->has_synced()) return sample;
-    const json* deployment = deployments_->store().get(spec_.ns, spec_.deployment);
-    if (deployment == nullptr) return sample;
-    const int64_t desired = (*deployment)["spec"].value("replicas", int64_t{1});
+    const auto wanted = desired();
+    if (!pods_ || !pods_->has_synced() || !wanted) return sample;
     const int64_t ready = count_ready(pods_->store().list());
-    sample.ok = ready >= desired;
+    sample.ok = ready >= *wanted;
     sample.error = sample.ok ? "" : "not all ready";
     return sample;
   }
@@ -327,10 +358,108 @@ class ReplicasProbe final : public Probe {
 
   client::Client api_;
   client::SeededRandom random_{1};
+  std::string selector_;
   std::unique_ptr<client::Informer> pods_;
   std::unique_ptr<client::Informer> deployments_;
   std::optional<metrics::Sample> last_;
 };
+
+// A replicas probe's ground truth (probe "<name>/runtime"): the Deployment's
+// pods whose containers all run, from every node's runtime (its process
+// table: it reaps its children, so an exit shows within milliseconds),
+// matched by the sandbox labels the kubelet passed (the pods' labels)
+// against the Deployment's selector, so it needs no API view of the pods.
+// Desired is spec.replicas from the replicas probe's watch. Each sample asks
+// every runtime in turn; one that does not answer in time (a paused node)
+// keeps its last count, one that refuses (a crashed node, whose processes
+// died with it) counts none.
+class RuntimeReplicasProbe final : public Probe {
+ public:
+  RuntimeReplicasProbe(experiment::ProbeSpec spec, ProbeContext context, const ReplicasProbe& api_view,
+                       api::LabelSelector selector)
+      : Probe(std::move(spec), std::move(context)), api_view_(api_view), selector_(std::move(selector)) {
+    spec_.name += experiment::kRuntimeViewSuffix;
+    const Millis timeout = std::max(
+        Millis(50), spec_.timeout / static_cast<int64_t>(std::max<size_t>(1, context_.node_ips.size())));
+    for (const auto& ip : context_.node_ips) {
+      runtimes_.push_back(runtime::make_runtime_client(
+          context_.executor, fmt::format("http://{}:{}", ip, runtime::kRuntimePort), timeout));
+      nodes_.emplace_back();
+    }
+  }
+
+ protected:
+  bool concurrent() const override { return false; }
+
+  asio::awaitable<metrics::Sample> sample_once() override {
+    for (size_t k = 0; k < runtimes_.size(); ++k) co_await look(k);
+    metrics::Sample sample;
+    sample.error = "api unavailable";  // no desired count yet: keep the last state
+    const auto wanted = api_view_.desired();
+    if (!wanted) co_return sample;
+    int64_t running = 0;
+    for (const auto& node : nodes_) running += node.running;
+    sample.ok = running >= *wanted;
+    sample.error = sample.ok ? "" : "not all running";
+    co_return sample;
+  }
+
+ private:
+  struct Node {
+    std::map<std::string, bool> ours;  // sandbox uid -> labels match the selector
+    int64_t running = 0;
+  };
+
+  // One runtime's count of our pods with every container running.
+  asio::awaitable<void> look(size_t k) {
+    const std::string every_pod;
+    auto containers = co_await runtimes_[k]->list_containers(every_pod);
+    Node& node = nodes_[k];
+    if (!containers) {
+      if (containers.error().code == ErrorCode::kUnavailable) node.running = 0;  // refused: the node is down
+      co_return;
+    }
+    bool unknown = false;
+    for (const auto& container : *containers) unknown = unknown || !node.ours.contains(container.pod_uid);
+    if (unknown) {
+      auto sandboxes = co_await runtimes_[k]->list_sandboxes();
+      if (!sandboxes) co_return;
+      node.ours.clear();
+      for (const auto& sandbox : *sandboxes)
+        node.ours[sandbox.uid] = sandbox.ns == spec_.ns && selector_.matches(sandbox.labels);
+    }
+    node.running = count_running(*containers, node.ours);
+  }
+
+  // Pods (of `ours`) whose every container's latest attempt is running.
+  static int64_t count_running(const std::vector<runtime::ContainerStatus>& containers,
+                               const std::map<std::string, bool>& ours) {
+    std::map<std::pair<std::string, std::string>, const runtime::ContainerStatus*> latest;
+    for (const auto& container : containers) {
+      const auto it = ours.find(container.pod_uid);
+      if (it == ours.end() || !it->second) continue;
+      auto& slot = latest[{container.pod_uid, container.name}];
+      if (slot == nullptr || slot->attempt < container.attempt) slot = &container;
+    }
+    std::map<std::string, bool> all_running;
+    for (const auto& [key, container] : latest) {
+      auto [it, inserted] = all_running.emplace(key.first, true);
+      it->second = it->second && container->state == runtime::ContainerState::kRunning;
+    }
+    return std::count_if(all_running.begin(), all_running.end(), [](const auto& pod) { return pod.second; });
+  }
+
+  const ReplicasProbe& api_view_;
+  api::LabelSelector selector_;
+  std::vector<std::unique_ptr<runtime::RuntimeService>> runtimes_;
+  std::vector<Node> nodes_;
+};
+
+std::unique_ptr<Probe> ReplicasProbe::ground_truth() {
+  auto selector = api::LabelSelector::parse(selector_);
+  if (!selector) return nullptr;  // the Deployment's own selector: the apiserver validated it
+  return std::make_unique<RuntimeReplicasProbe>(spec_, context_, *this, std::move(*selector));
+}
 
 class ApiProbe final : public Probe {
  public:

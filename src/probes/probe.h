@@ -14,6 +14,9 @@
 //             event that changes the count, and one per state period from
 //             the caches; none before both caches synced (while the API is
 //             down the caches, so the last state, stand).
+//             Its ground truth, "<name>/runtime": the same Deployment's
+//             pods with every container running in a node's runtime
+//             (ground_truth()).
 //   api       GET /readyz on the apiservers plus a write and read of a Lease.
 //   etcd      a put of a probe key through the etcd client; every 5th
 //             sample also asks who leads at which term (details()).
@@ -46,6 +49,7 @@
 #include "common/result.h"
 #include "experiment/experiment.h"
 #include "metrics/measure.h"
+#include "net/http_client.h"
 
 namespace shakeout::probes {
 
@@ -88,6 +92,15 @@ class Probe {
   virtual const std::map<std::string, std::vector<SteadyTime>>* answers_by_pod() const { return nullptr; }
   // The period between samples.
   Millis period() const { return period_; }
+  // A second view the probe brings, measured as a probe of its own once
+  // prepare() succeeded: replicas gives "<name>/runtime", the ground truth
+  // from the runtimes' process tables. Null for the rest.
+  virtual std::unique_ptr<Probe> ground_truth() { return nullptr; }
+  // service probes, once prepared: where sample k goes (node k's NodePort),
+  // and what to send to instead (links in front of them). Empty/ignored for
+  // the rest.
+  virtual std::vector<net::Endpoint> destinations() const { return {}; }
+  virtual void send_through(std::vector<net::Endpoint> /*routes*/) {}
   // What the probe saw besides its samples, for the report (times in ms from
   // `origin`); null for most. etcd: {"leaderChanges": [{atMs, leader, term}]}.
   virtual nlohmann::json details(SteadyTime origin) const;

@@ -170,16 +170,18 @@ bool running(cluster::Supervisor& supervisor, const std::string& name) {
 
 }  // namespace
 
-std::string unsupported_reason(const experiment::FaultSpec& fault) {
-  if (link_fault(fault.action)) {
-    // The cluster has links to the apiservers and to etcd (cluster.h, links()).
-    std::vector<std::string> names = fault.links;
-    if (fault.target.component == Component::kLink) names.push_back(fault.target.selector);
-    for (const auto& name : names)
-      if (name.find("->service/") != std::string::npos)
-        return fmt::format("link {}: links to Services are not wired in yet", name);
+std::vector<std::string> service_links(const experiment::FaultSpec& fault) {
+  std::vector<std::string> services;
+  if (!link_fault(fault.action)) return services;
+  std::vector<std::string> names = fault.links;
+  if (fault.target.component == Component::kLink) names.push_back(fault.target.selector);
+  for (const auto& name : names) {
+    const auto at = name.find(kServiceLinkPrefix);
+    if (at == std::string::npos) continue;
+    const std::string service = name.substr(at + kServiceLinkPrefix.size());
+    services.push_back(service.substr(0, service.find('/')));
   }
-  return "";
+  return services;
 }
 
 Injector::Injector(asio::any_io_executor executor, cluster::Cluster& cluster, client::Config api,
@@ -390,9 +392,12 @@ std::vector<std::string> Injector::resolve_links(const experiment::FaultSpec& fa
   std::vector<std::string> names;
   for (const auto& [name, link] : cluster_.links()) {
     bool hit = std::find(wanted.begin(), wanted.end(), name) != wanted.end();
-    for (const auto& want : wanted)
+    for (const auto& want : wanted) {
       for (const std::string_view every : {"->apiserver", "->etcd"})
         if (want.ends_with(every) && name.rfind(want + "-", 0) == 0) hit = true;
+      // client->service/web: its link to every node (client->service/web/node-<k>).
+      if (want.find(kServiceLinkPrefix) != std::string::npos && name.rfind(want + "/", 0) == 0) hit = true;
+    }
     for (const auto& client : clients)
       if (name.rfind(client, 0) == 0) hit = true;
     if (hit) names.push_back(name);
@@ -490,7 +495,8 @@ asio::awaitable<Result<std::shared_ptr<Injection>>> Injector::inject(experiment:
     if (auto added = co_await add_api_fault(std::move(body)); !added)
       co_return make_error(added.error().code, spec.target.text + ": " + added.error().message);
   } else {
-    co_return make_error(ErrorCode::kInvalidArgument, unsupported_reason(spec));
+    co_return make_error(ErrorCode::kInvalidArgument,
+                         fmt::format("action {} is not supported", experiment::to_string(spec.action)));
   }
   injections_.push_back(injection);
   co_return injection;

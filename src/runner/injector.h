@@ -17,9 +17,11 @@
 //
 // Link faults act on the cluster's link proxies (cluster.h, links()):
 // toxics per direction, `down`, and a partition as a blackhole (timeout 0,
-// both directions) on every link of a node or of a list; links to etcd and
-// Services are not wired in yet: unsupported_reason() says so before a run
-// starts. Threading: the cluster's io_context thread.
+// both directions) on every link of a node or of a list. "<client>->apiserver"
+// means the client's links to every apiserver, "apiserver-<i>->etcd" to every
+// member, "client->service/<name>" the links in front of each node's NodePort
+// that the runner puts between the service probes and a Service
+// (service_links()). Threading: the cluster's io_context thread.
 
 #include <utility>  // before Asio: Boost 1.74 awaitable.hpp needs std::exchange
 
@@ -29,6 +31,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "client/client.h"
@@ -65,9 +68,11 @@ struct Injection {
 // How long an API fault outlives its duration in the apiservers when nobody
 // removes it (the harness died): the filter then expires it on its own.
 constexpr Millis kApiFaultMargin{5000};
+// "client->service/web/node-2": the harness's link to Service web through node 2.
+inline constexpr std::string_view kServiceLinkPrefix = "->service/";
 
-// Empty if the runner can carry out `fault`; otherwise why not.
-std::string unsupported_reason(const experiment::FaultSpec& fault);
+// The Services whose links (client->service/<name>) a fault names.
+std::vector<std::string> service_links(const experiment::FaultSpec& fault);
 
 class Injector {
  public:

@@ -14,10 +14,12 @@
 #include <csignal>
 #include <map>
 #include <memory>
+#include <set>
 
 #include "api/resource_registry.h"
 #include "cluster/cluster.h"
 #include "common/log.h"
+#include "faults/link.h"
 #include "metrics/control_loop.h"
 #include "metrics/measure.h"
 #include "probes/pod_tracker.h"
@@ -77,11 +79,17 @@ json steady_result(const json& failures) {
 // Repeats give median / p95 / min / max of each probe's measurements.
 json summarize_repeats(const Experiment& experiment, const json& repeats) {
   json summary = json::object();
+  std::vector<std::string> names;
   for (const auto& probe : experiment.probes) {
+    names.push_back(probe.name);
+    if (probe.kind == experiment::ProbeKind::kReplicas)
+      names.push_back(probe.name + std::string(experiment::kRuntimeViewSuffix));
+  }
+  for (const auto& name : names) {
     std::vector<double> recover, downtime, impact, availability;
     for (const auto& one : repeats) {
-      if (!one.contains("probes") || !one["probes"].contains(probe.name)) continue;
-      const json& measured = one["probes"][probe.name];
+      if (!one.contains("probes") || !one["probes"].contains(name)) continue;
+      const json& measured = one["probes"][name];
       availability.push_back(measured.value("availability", 1.0));
       downtime.push_back(measured.value("downtimeMs", 0.0));
       if (measured["timeToRecoverMs"].is_number())
@@ -92,10 +100,10 @@ json summarize_repeats(const Experiment& experiment, const json& repeats) {
       const auto s = metrics::summarize(std::move(values));
       return json{{"count", s.count}, {"min", s.min}, {"median", s.median}, {"p95", s.p95}, {"max", s.max}};
     };
-    summary[probe.name] = {{"timeToRecoverMs", stats(recover)},
-                           {"timeToImpactMs", stats(impact)},
-                           {"downtimeMs", stats(downtime)},
-                           {"availability", stats(availability)}};
+    summary[name] = {{"timeToRecoverMs", stats(recover)},
+                     {"timeToImpactMs", stats(impact)},
+                     {"downtimeMs", stats(downtime)},
+                     {"availability", stats(availability)}};
   }
   return summary;
 }
@@ -116,6 +124,28 @@ json summarize_control_loops(const json& repeats) {
       loops[key] = {{"count", s.count}, {"min", s.min}, {"median", s.median}, {"p95", s.p95}, {"max", s.max}};
   }
   return loops;
+}
+
+// A service probe's requests to node k go through the link
+// "client->service/<service>/node-<k>" (listening on node k's IP, any port)
+// to node k's NodePort; probes of one Service share its links.
+Status route_through_links(cluster::Cluster& cluster, const std::string& service, probes::Probe& probe) {
+  std::vector<net::Endpoint> routes;
+  const auto destinations = probe.destinations();
+  for (size_t k = 0; k < destinations.size(); ++k) {
+    const std::string name = fmt::format("client->service/{}/node-{}", service, k + 1);
+    faults::Link* link = cluster.link(name);
+    if (link == nullptr) {
+      net::Endpoint listen;
+      listen.host = destinations[k].host;
+      auto added = cluster.add_link(name, listen, destinations[k]);
+      if (!added) return added.error();
+      link = *added;
+    }
+    routes.push_back(link->listen_endpoint());
+  }
+  probe.send_through(std::move(routes));
+  return {};
 }
 
 // What record_measurements needs to know about a repeat besides its probes.
@@ -252,10 +282,16 @@ void record_control_loops(json& result, const std::vector<std::unique_ptr<probes
 }  // namespace
 
 std::string unsupported(const Experiment& experiment) {
+  // A Service's links carry the service probes' requests: one must send them.
   for (const auto& fault : experiment.faults)
-    if (auto reason = unsupported_reason(fault); !reason.empty())
-      return fmt::format("{}: fault {} on {}: {}", where(fault.where), to_string(fault.action),
-                         fault.target.text, reason);
+    for (const auto& service : service_links(fault))
+      if (std::none_of(experiment.probes.begin(), experiment.probes.end(), [&](const auto& probe) {
+            return probe.kind == experiment::ProbeKind::kService && probe.service == service;
+          }))
+        return fmt::format(
+            "{}: fault {} on {}: no service probe sends to Service {}, so its link client->service/{} "
+            "would carry nothing (add a probe {{name: ..., service: {}}})",
+            where(fault.where), to_string(fault.action), fault.target.text, service, service, service);
   for (const auto& manifest : experiment.workload)
     if (resource_of(manifest.object) == nullptr)
       return fmt::format("{}: workload: kind {} of {} is not served by shakeout's API server",
@@ -471,11 +507,23 @@ asio::awaitable<json> Runner::run_once(const Experiment& experiment, int repeat)
                         : options_.output_dir / experiment.name / fmt::format("repeat-{}", repeat);
   context.command_env = command_environment(cluster);
   Status probe_error;
+  std::set<std::string> linked_services;
+  for (const auto& fault : experiment.faults) {
+    const std::vector<std::string> services = service_links(fault);
+    linked_services.insert(services.begin(), services.end());
+  }
   for (const auto& spec : experiment.probes) {
     auto probe = probes::make_probe(spec, context);
     auto prepared = co_await probe->prepare();
     if (!prepared && probe_error) probe_error = prepared;
+    auto ground_truth = prepared ? probe->ground_truth() : nullptr;
+    if (prepared && !linked_services.empty() && spec.kind == experiment::ProbeKind::kService &&
+        linked_services.contains(spec.service)) {
+      if (auto routed = route_through_links(cluster, spec.service, *probe); !routed && probe_error)
+        probe_error = routed;
+    }
     state.probes.push_back(std::move(probe));
+    if (ground_truth) state.probes.push_back(std::move(ground_truth));
   }
   if (!probe_error) {
     result["setupError"] = probe_error.error().message;

@@ -37,12 +37,13 @@ const char* to_string(ContainerState state) {
 }
 
 void to_json(json& j, const PodSandboxConfig& v) {
-  j = json{{"uid", v.uid}, {"namespace", v.ns}, {"name", v.name}};
+  j = json{{"uid", v.uid}, {"namespace", v.ns}, {"name", v.name}, {"labels", v.labels}};
 }
 void from_json(const json& j, PodSandboxConfig& v) {
   read(j, "uid", v.uid);
   read(j, "namespace", v.ns);
   read(j, "name", v.name);
+  read(j, "labels", v.labels);
 }
 
 void to_json(json& j, const PodSandbox& v) {
@@ -50,7 +51,8 @@ void to_json(json& j, const PodSandbox& v) {
            {"namespace", v.ns},
            {"name", v.name},
            {"ip", v.ip},
-           {"createdUnixMs", v.created_unix_ms}};
+           {"createdUnixMs", v.created_unix_ms},
+           {"labels", v.labels}};
 }
 void from_json(const json& j, PodSandbox& v) {
   read(j, "uid", v.uid);
@@ -58,6 +60,7 @@ void from_json(const json& j, PodSandbox& v) {
   read(j, "name", v.name);
   read(j, "ip", v.ip);
   read(j, "createdUnixMs", v.created_unix_ms);
+  read(j, "labels", v.labels);
 }
 
 void to_json(json& j, const ContainerConfig& v) {

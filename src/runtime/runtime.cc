@@ -156,6 +156,7 @@ asio::awaitable<Result<PodSandbox>> Runtime::run_sandbox(PodSandboxConfig config
   sandbox.ns = config.ns;
   sandbox.name = config.name;
   sandbox.ip = *ip;
+  sandbox.labels = std::move(config.labels);
   sandbox.created_unix_ms = unix_ms_now();
   sandboxes_.emplace(sandbox.uid, Sandbox{sandbox});
   log::info(kLog, "sandbox {}/{} uid={} ip={}", sandbox.ns, sandbox.name, sandbox.uid, sandbox.ip);

@@ -16,7 +16,6 @@ namespace {
 
 using nlohmann::json;
 
-constexpr Millis kRequestTimeout{10000};
 // Added to a call's own timeout (stop, exec) for the HTTP exchange around it.
 constexpr Millis kSlack{10000};
 const std::string kSandboxes = "/v1/sandboxes";
@@ -26,8 +25,8 @@ const std::string kNoBody;
 
 class RuntimeClient final : public RuntimeService {
  public:
-  RuntimeClient(asio::any_io_executor executor, std::string endpoint)
-      : http_(std::move(executor)), url_(std::move(endpoint)) {
+  RuntimeClient(asio::any_io_executor executor, std::string endpoint, Millis request_timeout)
+      : http_(std::move(executor)), url_(std::move(endpoint)), request_timeout_(request_timeout) {
     auto parsed = net::parse_endpoint(url_);
     if (parsed)
       endpoint_ = std::move(*parsed);
@@ -40,33 +39,33 @@ class RuntimeClient final : public RuntimeService {
   asio::awaitable<Result<PodSandbox>> run_sandbox(PodSandboxConfig config) override {
     const json encoded = config;
     const std::string body = encoded.dump();
-    const auto answer = co_await call("POST", kSandboxes, body, kRequestTimeout);
+    const auto answer = co_await call("POST", kSandboxes, body, request_timeout_);
     co_return decode<PodSandbox>(answer);
   }
   asio::awaitable<Result<std::vector<PodSandbox>>> list_sandboxes() override {
-    const auto answer = co_await call("GET", kSandboxes, kNoBody, kRequestTimeout);
+    const auto answer = co_await call("GET", kSandboxes, kNoBody, request_timeout_);
     co_return decode_items<PodSandbox>(answer);
   }
   asio::awaitable<Status> remove_sandbox(std::string uid) override {
     const std::string target = kSandboxes + ("/" + uid);
-    const auto answer = co_await call("DELETE", target, kNoBody, kRequestTimeout);
+    const auto answer = co_await call("DELETE", target, kNoBody, request_timeout_);
     co_return to_status(answer);
   }
   asio::awaitable<Result<ContainerStatus>> start_container(ContainerConfig config) override {
     const json encoded = config;
     const std::string body = encoded.dump();
-    const auto answer = co_await call("POST", kContainers, body, kRequestTimeout);
+    const auto answer = co_await call("POST", kContainers, body, request_timeout_);
     co_return decode<ContainerStatus>(answer);
   }
   asio::awaitable<Result<std::vector<ContainerStatus>>> list_containers(std::string pod_uid) override {
     std::string target = kContainers;
     if (!pod_uid.empty()) target += "?podUid=" + pod_uid;
-    const auto answer = co_await call("GET", target, kNoBody, kRequestTimeout);
+    const auto answer = co_await call("GET", target, kNoBody, request_timeout_);
     co_return decode_items<ContainerStatus>(answer);
   }
   asio::awaitable<Result<ContainerStatus>> container_status(std::string id) override {
     const std::string target = kContainers + ("/" + id);
-    const auto answer = co_await call("GET", target, kNoBody, kRequestTimeout);
+    const auto answer = co_await call("GET", target, kNoBody, request_timeout_);
     co_return decode<ContainerStatus>(answer);
   }
   asio::awaitable<Status> stop_container(std::string id, int64_t timeout_ms) override {
@@ -79,7 +78,7 @@ class RuntimeClient final : public RuntimeService {
   }
   asio::awaitable<Status> remove_container(std::string id) override {
     const std::string target = kContainers + ("/" + id);
-    const auto answer = co_await call("DELETE", target, kNoBody, kRequestTimeout);
+    const auto answer = co_await call("DELETE", target, kNoBody, request_timeout_);
     co_return to_status(answer);
   }
   asio::awaitable<Result<ExecResult>> exec_sync(std::string id, std::vector<std::string> command,
@@ -95,11 +94,11 @@ class RuntimeClient final : public RuntimeService {
     rules.status.clear();
     const json encoded = rules;
     const std::string body = encoded.dump();
-    const auto answer = co_await call("PUT", kDataplane, body, kRequestTimeout);
+    const auto answer = co_await call("PUT", kDataplane, body, request_timeout_);
     co_return to_status(answer);
   }
   asio::awaitable<Result<DataplaneRules>> dataplane() override {
-    const auto answer = co_await call("GET", kDataplane, kNoBody, kRequestTimeout);
+    const auto answer = co_await call("GET", kDataplane, kNoBody, request_timeout_);
     co_return decode<DataplaneRules>(answer);
   }
 
@@ -159,14 +158,16 @@ class RuntimeClient final : public RuntimeService {
 
   net::HttpClient http_;
   std::string url_;
+  Millis request_timeout_;
   net::Endpoint endpoint_;
   std::optional<Error> parse_error_;
 };
 
 }  // namespace
 
-std::unique_ptr<RuntimeService> make_runtime_client(asio::any_io_executor executor, std::string endpoint) {
-  return std::make_unique<RuntimeClient>(std::move(executor), std::move(endpoint));
+std::unique_ptr<RuntimeService> make_runtime_client(asio::any_io_executor executor, std::string endpoint,
+                                                    Millis request_timeout) {
+  return std::make_unique<RuntimeClient>(std::move(executor), std::move(endpoint), request_timeout);
 }
 
 }  // namespace shakeout::runtime

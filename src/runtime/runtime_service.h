@@ -33,6 +33,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -60,6 +61,7 @@ struct PodSandboxConfig {
   std::string uid;
   std::string ns;
   std::string name;
+  std::map<std::string, std::string> labels;  // the pod's, as the CRI's: who is whose without the API
 };
 
 struct PodSandbox {
@@ -68,6 +70,7 @@ struct PodSandbox {
   std::string name;
   std::string ip;  // from the node's pod CIDR, held until the sandbox is removed
   int64_t created_unix_ms = 0;
+  std::map<std::string, std::string> labels;
 };
 
 struct ContainerConfig {
@@ -159,7 +162,13 @@ class RuntimeService {
 
 // The HTTP client of a runtime at `endpoint` ("http://127.C.k.1:10010"), in
 // runtime_client.cc. Errors name the endpoint; a refused connection is
-// kUnavailable.
-std::unique_ptr<RuntimeService> make_runtime_client(asio::any_io_executor executor, std::string endpoint);
+// kUnavailable. `request_timeout` bounds each call (stop and exec: beyond
+// their own timeout).
+std::unique_ptr<RuntimeService> make_runtime_client(asio::any_io_executor executor, std::string endpoint,
+                                                    std::chrono::milliseconds request_timeout);
+inline std::unique_ptr<RuntimeService> make_runtime_client(asio::any_io_executor executor,
+                                                           std::string endpoint) {
+  return make_runtime_client(std::move(executor), std::move(endpoint), std::chrono::seconds(10));
+}
 
 }  // namespace shakeout::runtime

@@ -254,6 +254,19 @@ TEST(ExperimentParser, DefaultsFillWhatAMinimalFileLeavesOut) {
   EXPECT_TRUE(e.workload.empty() && e.probes.empty() && e.faults.empty() && e.expect.empty());
 }
 
+TEST(ExperimentParser, AReplicasProbesRuntimeViewMayBeNamedInChecksAndExpectations) {
+  auto result = parse_experiment_text(
+      "apiVersion: shakeout/v1\nkind: Experiment\nmetadata: {name: m}\nspec:\n"
+      "  probes: [{name: replicas, deployment: web}]\n"
+      "  steadyState: [{probe: replicas/runtime, ready: desired}]\n"
+      "  expect: [{probe: replicas/runtime, recoveredWithin: 5s}]\n",
+      "m.yaml", "");
+  ASSERT_TRUE(result.experiment) << all_errors(result);
+  EXPECT_EQ(result.experiment->probes.size(), 1u);  // the view is the probe's, not a second spec
+  EXPECT_EQ(result.experiment->expect.at(0).probe, "replicas/runtime");
+  EXPECT_EQ(result.experiment->steady_state.at(0).probe, "replicas/runtime");
+}
+
 TEST(ExperimentParser, ListManifestExpandsToItsItemsAtTheirOwnLines) {
   const std::string text =
       "apiVersion: shakeout/v1\n"
@@ -389,6 +402,10 @@ const std::vector<BadFile>& bad_files() {
       {"SteadyStateNamesAMissingProbe",
        "  probes: [{name: web, service: web}]\n  steadyState: [{probe: nope, successRatio: 1}]\n",
        "bad.yaml:6:25: spec.steadyState[0].probe: no probe named 'nope' (defined: web)"},
+      {"RuntimeViewOfAServiceProbe",
+       "  probes: [{name: r, deployment: web}, {name: web, service: web}]\n"
+       "  expect: [{probe: web/runtime, minAvailability: 1}]\n",
+       "bad.yaml:6:20: spec.expect[0].probe: no probe named 'web/runtime' (defined: r, r/runtime, web)"},
       {"SuccessRatioAboveOne",
        "  probes: [{name: web, service: web}]\n  steadyState: [{probe: web, successRatio: 1.5}]\n",
        "bad.yaml:6:44: spec.steadyState[0].successRatio: must be between 0 and 1, got 1.5"},
@@ -420,6 +437,10 @@ const std::vector<BadFile>& bad_files() {
        "  faults: [{at: 1s, action: down, target: 'link:kubelet/node-9->apiserver', duration: 1s}]\n",
        "bad.yaml:5:43: spec.faults[0].target: bad link 'kubelet/node-9->apiserver': unknown client "
        "'kubelet/node-9'"},
+      {"LinkToAServiceThroughAMissingNode",
+       "  faults: [{at: 1s, action: down, target: 'link:client->service/web/node-9', duration: 1s}]\n",
+       "bad.yaml:5:43: spec.faults[0].target: bad link 'client->service/web/node-9': unknown server "
+       "'service/web/node-9'"},
       {"PodSelectorWithoutValue", "  faults: [{at: 1s, action: delete, target: pod:app}]\n",
        "bad.yaml:5:45: spec.faults[0].target: bad label selector 'app': 'app' has no '='"},
       {"PartitionWithoutTargetOrLinks", "  faults: [{at: 1s, action: partition, duration: 1s}]\n",

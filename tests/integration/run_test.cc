@@ -89,16 +89,17 @@ TEST_F(RunTest, BadFilesExit2NamingFileLineAndColumnAndStartNothing) {
   EXPECT_NE(result.err.find(unknown_key.string() + ":7:"), std::string::npos) << result.err;
   EXPECT_NE(result.err.find("rat"), std::string::npos) << result.err;
 
-  // A fault the runner cannot carry out yet is refused before anything starts.
+  // A fault on a Service's link that no probe sends through is refused
+  // before anything starts.
   const auto link = write_experiment(
       "link",
       "  probes: [{name: web, service: web}]\n"
-      "  faults: [{at: 0s, action: latency, target: \"link:client->service/web\", latency: 10ms, "
+      "  faults: [{at: 0s, action: latency, target: \"link:client->service/other\", latency: 10ms, "
       "duration: 1s}]\n");
   result = run({"run", link.string(), "-o", (out_.path() / "results").string()});
   EXPECT_EQ(result.exit_code, 2) << result.out << result.err;
   EXPECT_NE(result.err.find(link.string() + ":8:"), std::string::npos) << result.err;
-  EXPECT_NE(result.err.find("wired in yet"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("no service probe sends to Service other"), std::string::npos) << result.err;
 
   // One bad file among good ones: nothing runs.
   result = run({"run", (kExperiments / "pod-kill.yaml").string(), unknown_key.string(), "-o",
@@ -232,6 +233,78 @@ TEST_F(RunTest, APodDeleteIsBrokenDownAlongTheControlLoopAndExecProbesRunAgainst
   EXPECT_EQ(exec["availability"].get<double>(), 1.0) << exec.dump();
   const std::string log = slurp(results / "loop" / "repeat-1" / "probe-kubeconfig.log");
   EXPECT_EQ(log.rfind("readable 127.", 0), 0u) << log;
+}
+
+TEST_F(RunTest, AServicesLinkGoesDownForAKnownTimeAndTheProbeMeasuresIt) {
+  const auto path = write_experiment("service-link", R"(  probes:
+    - {name: web, service: web, rate: 100}
+  faults:
+    - {at: 0s, action: down, target: "link:client->service/web", duration: 1500ms}
+    - {at: 3s, action: latency, target: "link:client->service/web/node-2", latency: 300ms, duration: 1s}
+  recovery: {timeout: 30s, stableFor: 1s}
+  expect:
+    - {probe: web, recoveredWithin: 10s}
+)");
+  const fs::path results = out_.path() / "results";
+  auto result = run({"run", path.string(), "-o", results.string()}, 300s);
+  ASSERT_EQ(result.exit_code, 0) << result.out << result.err;
+  const json report = json::parse(slurp(results / "service-link" / "report.json"));
+  const json& faults = report["repeats"][0]["faults"];
+  ASSERT_EQ(faults.size(), 2u) << faults.dump();
+  EXPECT_EQ(faults[0]["resolved"], "client->service/web/node-1, client->service/web/node-2");
+  EXPECT_EQ(faults[1]["resolved"], "client->service/web/node-2");
+  // Down refuses every request through both links for the 1.5 s it lasts:
+  // the probe's downtime over that fault is 1.5 s within 2 periods (10 ms).
+  const json& down = faults[0]["probes"]["web"];
+  ASSERT_TRUE(down["timeToImpactMs"].is_number()) << down.dump();
+  EXPECT_LT(down["timeToImpactMs"].get<double>(), 20) << down.dump();
+  const double downtime = down["downtimeMs"].get<double>();
+  // (Counted up to the next fault: the latency fault adds none, it slows.)
+  EXPECT_NEAR(downtime, 1500, 20) << down.dump();
+  const json& web = report["repeats"][0]["probes"]["web"];
+  EXPECT_GT(web["errors"].value("refused", 0), 50) << web.dump();
+  // 300 ms on node 2's link: every second request takes that long, so the
+  // p99 latency shows it and the p50 does not.
+  EXPECT_GT(web["latencyP99Ms"].get<double>(), 290) << web.dump();
+  EXPECT_LT(web["latencyP50Ms"].get<double>(), 100) << web.dump();
+}
+
+TEST_F(RunTest, TheRuntimesSeeANodeCrashBeforeTheApiDoes) {
+  // web's 3 pods spread over 2 nodes: node-2 runs at least one.
+  const auto path = write_experiment("crash", R"(  probes:
+    - {name: replicas, deployment: web}
+  steadyState:
+    - {probe: replicas/runtime, ready: desired}
+  faults:
+    - {at: 0s, action: crash, target: "node:node-2", restartAfter: 2s}
+  recovery: {timeout: 60s, stableFor: 1s}
+  expect:
+    - {probe: replicas/runtime, recoveredWithin: 40s}
+)");
+  const fs::path results = out_.path() / "results";
+  auto result = run({"run", path.string(), "-o", results.string()}, 300s);
+  ASSERT_EQ(result.exit_code, 0) << result.out << result.err;
+  EXPECT_NE(result.out.find("replicas/runtime"), std::string::npos) << result.out;
+
+  const json report = json::parse(slurp(results / "crash" / "report.json"));
+  const json& probes = report["repeats"][0]["probes"];
+  ASSERT_TRUE(probes.contains("replicas/runtime")) << probes.dump();
+  const json& truth = probes["replicas/runtime"];
+  EXPECT_EQ(truth["kind"], "replicas");
+  EXPECT_GT(truth["samples"].get<int>(), 10) << truth.dump();
+  // The crashed runtime took its pods' processes with it: the process
+  // tables show it at once. The API's view waits for the kubelet (or the
+  // node controller) to say so, seconds later if at all.
+  ASSERT_TRUE(truth["timeToImpactMs"].is_number()) << truth.dump();
+  EXPECT_LT(truth["timeToImpactMs"].get<double>(), 1000) << truth.dump();
+  EXPECT_GT(truth["errors"].value("not all running", 0), 0) << truth.dump();
+  const json& api_view = probes["replicas"];
+  if (api_view["timeToImpactMs"].is_number()) {
+    EXPECT_LE(truth["timeToImpactMs"].get<double>(), api_view["timeToImpactMs"].get<double>())
+        << probes.dump();
+  }
+  EXPECT_TRUE(truth["timeToRecoverMs"].is_number()) << truth.dump();
+  EXPECT_TRUE(report["summary"].contains("replicas/runtime")) << report.dump();
 }
 
 // A child process killed and reaped when the test ends.

@@ -63,6 +63,7 @@ class FakeRuntime final : public runtime::RuntimeService {
     sandbox.ns = config.ns;
     sandbox.name = config.name;
     sandbox.ip = fmt::format("127.0.1.{}", next_ip_++);
+    sandbox.labels = config.labels;
     sandbox.created_unix_ms = now_ms();
     sandboxes[config.uid] = sandbox;
     co_return sandbox;

@@ -142,6 +142,7 @@ class KubeletIntegrationTest : public ::testing::Test {
     pod["kind"] = "Pod";
     pod["metadata"]["name"] = name;
     pod["metadata"]["namespace"] = "default";
+    pod["metadata"]["labels"]["app"] = name;
     pod["spec"]["nodeName"] = "node-1";
     json container = json::object();
     container["name"] = "app";
@@ -283,6 +284,9 @@ TEST_F(KubeletIntegrationTest, BoundPodRunsReadyWithStatusAndEnvironment) {
   EXPECT_TRUE(cs.value("started", false));
   EXPECT_TRUE(cs["state"].contains("running"));
   EXPECT_EQ(pod["status"].value("podIP", ""), runtime_->sandboxes.at(uid_of(created)).ip);
+  // The sandbox carries the pod's labels (CRI's PodSandboxConfig.labels).
+  EXPECT_EQ(runtime_->sandboxes.at(uid_of(created)).labels,
+            (std::map<std::string, std::string>{{"app", "web-1"}}));
   EXPECT_EQ(pod["status"].value("hostIP", ""), cluster_->addresses().node_ip(1));
   EXPECT_FALSE(pod["status"].value("startTime", "").empty());
   EXPECT_TRUE(condition_is(pod, "ContainersReady", "True"));
@@ -419,7 +423,7 @@ TEST_F(KubeletIntegrationTest, RestartedKubeletAdoptsRunningContainersAndRemoves
   const std::string id = runtime_->running(uid, "app")->id;
   stop_kubelet();
   // A sandbox of a pod the API does not know.
-  runtime_->sandboxes["orphan-uid"] = runtime::PodSandbox{"orphan-uid", "default", "ghost", "127.0.1.200", 0};
+  runtime_->sandboxes["orphan-uid"] = runtime::PodSandbox{"orphan-uid", "default", "ghost", "127.0.1.200", 0, {}};
   const int starts = runtime_->starts;
   start_kubelet();
   ASSERT_TRUE(wait_for([&] { return kubelet_->counters().containers_adopted_total == 1; }, 30s));

@@ -51,6 +51,7 @@ class RuntimeTest : public RoleFixture {
     config.uid = "uid-" + name;
     config.ns = "default";
     config.name = name;
+    config.labels = {{"app", name}, {"tier", "front"}};
     auto made = run(client_->run_sandbox(config));
     EXPECT_TRUE(made.ok()) << (made ? "" : made.error().message);
     return made ? *made : PodSandbox{};
@@ -158,6 +159,11 @@ TEST_F(RuntimeTest, AppContainerServesOnItsPodIp) {
   auto sandboxes = run(client_->list_sandboxes());
   ASSERT_TRUE(sandboxes.ok());
   EXPECT_EQ(sandboxes->size(), 2U);
+  // Labels go through the HTTP API both ways (the replicas probe's ground
+  // truth matches them against a Deployment's selector).
+  for (const auto& listed_sandbox : *sandboxes)
+    EXPECT_EQ(listed_sandbox.labels,
+              (std::map<std::string, std::string>{{"app", listed_sandbox.name}, {"tier", "front"}}));
 }
 
 TEST_F(RuntimeTest, ContainerGetsExactlyItsEnvWorkingDirAndExitStatus) {
