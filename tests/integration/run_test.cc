@@ -256,11 +256,15 @@ TEST_F(RunTest, AServicesLinkGoesDownForAKnownTimeAndTheProbeMeasuresIt) {
   // Down refuses every request through both links for the 1.5 s it lasts:
   // the probe's downtime over that fault is 1.5 s within 2 periods (10 ms).
   const json& down = faults[0]["probes"]["web"];
+#ifdef SHAKEOUT_SANITIZE_BUILD
+  const double slack = 100;  // the instrumented harness keeps its rate less exactly
+#else
+  const double slack = 20;
+#endif
   ASSERT_TRUE(down["timeToImpactMs"].is_number()) << down.dump();
-  EXPECT_LT(down["timeToImpactMs"].get<double>(), 20) << down.dump();
-  const double downtime = down["downtimeMs"].get<double>();
-  // (Counted up to the next fault: the latency fault adds none, it slows.)
-  EXPECT_NEAR(downtime, 1500, 20) << down.dump();
+  EXPECT_LT(down["timeToImpactMs"].get<double>(), slack) << down.dump();
+  // (The latency fault that follows adds no downtime: it slows, it does not fail.)
+  EXPECT_NEAR(down["downtimeMs"].get<double>(), 1500, slack) << down.dump();
   const json& web = report["repeats"][0]["probes"]["web"];
   EXPECT_GT(web["errors"].value("refused", 0), 50) << web.dump();
   // 300 ms on node 2's link: every second request takes that long, so the
