@@ -8,6 +8,7 @@
 
 #include "metrics/control_loop.h"
 #include "metrics/report.h"
+#include "metrics/timeline.h"
 
 namespace shakeout::metrics {
 namespace {
@@ -51,13 +52,6 @@ std::string ms_or_dash(const json& value) {
 // A duration for an axis or a label: ms below a second, else seconds.
 std::string duration_text(double ms) {
   return ms < 1000 ? fmt::format("{:g} ms", ms) : fmt::format("{:g} s", ms / 1000);
-}
-
-// The smallest {1,2,5}·10^k at least `at_least`.
-double round_step(double at_least) {
-  for (double decade = 1;; decade *= 10)
-    for (double step : {1.0, 2.0, 5.0})
-      if (step * decade >= at_least) return step * decade;
 }
 
 // The end of a repeat's chart: untilMs, or (journals written before it was
@@ -111,7 +105,7 @@ std::string timeline_svg(const json& repeat) {
       kSvgWidth, height, kSvgWidth, height, repeat.value("repeat", 0));
 
   // The time axis: a 1-2-5 step giving at most about eight ticks.
-  const double step = round_step(axis.span / 8);
+  const double step = step_125(axis.span / 8);
   for (double t = 0; t <= axis.span + step / 1000; t += step) {
     svg += line("tick", axis.x(t), lanes_top - 4, axis.x(t), lanes_bottom);
     svg += fmt::format(R"(<text x="{:.1f}" y="{:.1f}" text-anchor="middle">{}</text>)"

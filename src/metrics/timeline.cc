@@ -12,21 +12,20 @@ double ms_from(SteadyTime origin, SteadyTime t) {
   return std::round(std::chrono::duration<double, std::milli>(t - origin).count() * 10) / 10;
 }
 
-// The smallest width of the form {1,2,5}·10^k ms that cuts `span` into at
-// most `max_buckets` buckets.
-double bucket_width(double span, int max_buckets) {
+}  // namespace
+
+double step_125(double at_least) {
+  if (!(at_least > 1)) return 1;  // NaN too
   for (double decade = 1;; decade *= 10)
     for (double step : {1.0, 2.0, 5.0})
-      if (std::ceil(span / (step * decade)) <= max_buckets) return step * decade;
+      if (step * decade >= at_least) return step * decade;
 }
-
-}  // namespace
 
 Timeline timeline(const std::vector<Sample>& samples, SteadyTime from, SteadyTime to, int max_buckets) {
   Timeline out;
   const double span = ms_from(from, to);
   if (span <= 0) return out;
-  out.bucket_ms = bucket_width(span, std::max(max_buckets, 1));
+  out.bucket_ms = step_125(span / std::max(max_buckets, 1));
   const auto count = static_cast<size_t>(std::ceil(span / out.bucket_ms));
   out.ok.assign(count, 0);
   out.failed.assign(count, 0);

@@ -31,4 +31,8 @@ struct Timeline {
 // sample before it. `samples` are in time order.
 Timeline timeline(const std::vector<Sample>& samples, SteadyTime from, SteadyTime to, int max_buckets = 300);
 
+// The smallest {1, 2, 5}·10^k (k >= 0) that is at least `at_least`: a
+// bucket width, or a chart's tick step.
+double step_125(double at_least);
+
 }  // namespace shakeout::metrics

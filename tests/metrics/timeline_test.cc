@@ -71,6 +71,15 @@ TEST(TimelineTest, BucketsAreAFewHundredAtMostWithA125WidthAndCountEachSampleOnc
             static_cast<int>(samples.size()));
 }
 
+TEST(TimelineTest, Step125IsTheSmallestOneTwoFiveStepAtLeastTheValue) {
+  EXPECT_EQ(step_125(0), 1);
+  EXPECT_EQ(step_125(1.5), 2);
+  EXPECT_EQ(step_125(2), 2);
+  EXPECT_EQ(step_125(2.01), 5);
+  EXPECT_EQ(step_125(7), 10);
+  EXPECT_EQ(step_125(1250), 2000);
+}
+
 TEST(TimelineTest, AnEmptyRangeHasNoBuckets) {
   const auto line = timeline({sample(0, false)}, at(10), at(10));
   EXPECT_TRUE(line.failing.empty());
