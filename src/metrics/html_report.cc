@@ -90,6 +90,60 @@ std::string line(const char* css_class, double x1, double y1, double x2, double 
                      css_class, x1, y1, x2, y2);
 }
 
+// `content` is already escaped; `attributes` go into the tag as they are.
+std::string text(double x, double y, const std::string& content, const char* attributes = "") {
+  return fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\"{}>{}</text>\n", x, y, attributes, content);
+}
+
+// A probe's lane at height y: ok, its failing intervals, under it the
+// failed share per bucket, and its recovery tick.
+std::string lane_svg(const std::string& name, const json& probe, const Axis& axis, double y) {
+  std::string svg = text(kChartLeft - 8, y + kLaneHeight - 5, xml_escape(name), " text-anchor=\"end\"");
+  svg += rect("ok", axis.x(0), y, kChartWidth, kLaneHeight);
+  for (const auto& interval : probe.value("timeline", json::array())) {
+    const double from = number(interval[0]), to = number(interval[1]);
+    svg += rect("failing", axis.x(from), y, std::max(axis.x(to) - axis.x(from), 1.0), kLaneHeight,
+                fmt::format("{} failing {:.0f}-{:.0f} ms", xml_escape(name), from, to));
+  }
+  const json buckets = probe.value("buckets", json::object());
+  const double width = number(buckets.value("widthMs", json()));
+  const json ok = buckets.value("ok", json::array()), failed = buckets.value("failed", json::array());
+  for (size_t i = 0; width > 0 && i < ok.size() && i < failed.size(); ++i) {
+    const double bad = number(failed[i]), all = bad + number(ok[i]);
+    if (bad == 0) continue;
+    const double share = bad / all, from = width * static_cast<double>(i);
+    svg += rect("failing", axis.x(from), y + kLaneHeight + 1 + kStripHeight * (1 - share),
+                std::max(axis.x(from + width) - axis.x(from), 1.0), kStripHeight * share,
+                fmt::format("{:.0f}-{:.0f} ms: {} of {} failed", from, from + width, bad, all));
+  }
+  if (const json recover = probe.value("timeToRecoverMs", json());
+      recover.is_number() && probe.value("timeToImpactMs", json()).is_number())
+    svg += line("recover", axis.x(recover.get<double>()), y - 2, axis.x(recover.get<double>()),
+                y + kLaneHeight + 2);
+  return svg;
+}
+
+// The phase's recovery: the latest recovery of a probe that failed, or
+// that one did not recover, or that none failed.
+std::string recovery_svg(const json& repeat, const Axis& axis, double top, double bottom) {
+  bool any_impact = false, all_recovered = repeat.value("recovered", true);
+  double recovered_at = 0;
+  for (const auto& [name, probe] : repeat["probes"].items()) {
+    if (!probe.value("timeToImpactMs", json()).is_number()) continue;
+    any_impact = true;
+    const json recover = probe.value("timeToRecoverMs", json());
+    all_recovered = all_recovered && recover.is_number();
+    recovered_at = std::max(recovered_at, number(recover));
+  }
+  if (!any_impact) return text(axis.x(0), bottom + 28, "no probe failed", " class=\"recovered\"");
+  if (!all_recovered)
+    return text(axis.x(axis.span), bottom + 28, "not recovered by " + duration_text(axis.span),
+                " class=\"recovered\" text-anchor=\"end\"");
+  return line("recovered", axis.x(recovered_at), top - 4, axis.x(recovered_at), bottom + 18) +
+         text(axis.x(recovered_at) + 3, bottom + 28, "recovered " + duration_text(recovered_at),
+              " class=\"recovered\"");
+}
+
 std::string timeline_svg(const json& repeat) {
   const json faults = repeat.value("faults", json::array());
   const json probes = repeat.value("probes", json::object());
@@ -108,60 +162,16 @@ std::string timeline_svg(const json& repeat) {
   const double step = step_125(axis.span / 8);
   for (double t = 0; t <= axis.span + step / 1000; t += step) {
     svg += line("tick", axis.x(t), lanes_top - 4, axis.x(t), lanes_bottom);
-    svg += fmt::format(R"(<text x="{:.1f}" y="{:.1f}" text-anchor="middle">{}</text>)"
-                       "\n",
-                       axis.x(t), lanes_bottom + 14, duration_text(t));
+    svg += text(axis.x(t), lanes_bottom + 14,
+                step >= 1000 ? fmt::format("{:g} s", t / 1000) : fmt::format("{:g} ms", t),
+                " text-anchor=\"middle\"");
   }
-
-  // One lane per probe.
   double y = lanes_top;
-  bool all_recovered = true;
-  double recovered_at = 0;
   for (const auto& [name, probe] : probes.items()) {
-    svg += fmt::format(R"(<text x="{:.1f}" y="{:.1f}" text-anchor="end">{}</text>)"
-                       "\n",
-                       kChartLeft - 8, y + kLaneHeight - 5, xml_escape(name));
-    svg += rect("ok", axis.x(0), y, kChartWidth, kLaneHeight);
-    for (const auto& interval : probe.value("timeline", json::array())) {
-      const double from = number(interval[0]), to = number(interval[1]);
-      svg += rect("failing", axis.x(from), y, std::max(axis.x(to) - axis.x(from), 1.0), kLaneHeight,
-                  fmt::format("{} failing {:.0f}-{:.0f} ms", xml_escape(name), from, to));
-    }
-    const json buckets = probe.value("buckets", json::object());
-    const double width = number(buckets.value("widthMs", json()));
-    const json ok = buckets.value("ok", json::array()), failed = buckets.value("failed", json::array());
-    for (size_t i = 0; width > 0 && i < ok.size() && i < failed.size(); ++i) {
-      const double bad = number(failed[i]), all = bad + number(ok[i]);
-      if (bad == 0) continue;
-      const double share = bad / all;
-      const double from = width * static_cast<double>(i);
-      svg += rect("failing", axis.x(from), y + kLaneHeight + 1 + kStripHeight * (1 - share),
-                  std::max(axis.x(from + width) - axis.x(from), 1.0), kStripHeight * share,
-                  fmt::format("{:.0f}-{:.0f} ms: {} of {} failed", from, from + width, bad, all));
-    }
-    if (probe.value("timeToImpactMs", json()).is_number()) {
-      if (const json recover = probe.value("timeToRecoverMs", json()); recover.is_number()) {
-        recovered_at = std::max(recovered_at, recover.get<double>());
-        svg += line("recover", axis.x(recover.get<double>()), y - 2, axis.x(recover.get<double>()),
-                    y + kLaneHeight + 2);
-      } else {
-        all_recovered = false;
-      }
-    }
+    svg += lane_svg(name, probe, axis, y);
     y += lane_step;
   }
-  if (!probes.empty()) {
-    if (all_recovered && repeat.value("recovered", true)) {
-      svg += line("recovered", axis.x(recovered_at), lanes_top - 4, axis.x(recovered_at), lanes_bottom + 18);
-      svg += fmt::format(R"(<text class="recovered" x="{:.1f}" y="{:.1f}">recovered {}</text>)"
-                         "\n",
-                         axis.x(recovered_at) + 3, lanes_bottom + 28, duration_text(recovered_at));
-    } else {
-      svg += fmt::format(R"(<text class="recovered" x="{:.1f}" y="{:.1f}" text-anchor="end">)"
-                         "not recovered by {}</text>\n",
-                         axis.x(axis.span), lanes_bottom + 28, duration_text(axis.span));
-    }
-  }
+  if (!probes.empty()) svg += recovery_svg(repeat, axis, lanes_top, lanes_bottom);
 
   // Fault bands over the lanes, labels staggered above them.
   for (size_t i = 0; i < faults.size(); ++i) {
@@ -172,9 +182,7 @@ std::string timeline_svg(const json& repeat) {
         rect("fault", axis.x(at), lanes_top - 4, std::max(axis.x(end) - axis.x(at), 2.0),
              lanes_bottom - lanes_top + 4,
              fmt::format("{} at {:.0f} ms, until {:.0f} ms: {}", label, at, end, escaped(fault, "resolved")));
-    svg += fmt::format(R"(<text x="{:.1f}" y="{:.1f}">{}</text>)"
-                       "\n",
-                       axis.x(at), kLabelRow * static_cast<double>(i % kLabelRows + 1) - 3, label);
+    svg += text(axis.x(at), kLabelRow * static_cast<double>(i % kLabelRows + 1) - 3, label);
   }
   return svg + "</svg>\n";
 }
