@@ -4,7 +4,8 @@
 // Every file is parsed and validated first; one bad file stops the run
 // before anything starts (exit 2). Each experiment then runs on fresh
 // clusters, and its files go to <output>/<experiment>/: report.json (the
-// journal) and metrics.prom; <output>/junit.xml covers them all. Exit 0 when
+// journal), report.html (its timeline chart and tables) and metrics.prom;
+// <output>/junit.xml covers them all. Exit 0 when
 // every experiment passed, 1 when one failed, 2 on a setup failure, 130 on
 // Ctrl-C (the faults are undone and the clusters removed first).
 
@@ -30,6 +31,7 @@
 #include "cli/commands.h"
 #include "common/async.h"
 #include "experiment/parser.h"
+#include "metrics/html_report.h"
 #include "metrics/report.h"
 #include "net/http_client.h"
 #include "runner/live_metrics.h"
@@ -173,6 +175,7 @@ int run_experiments(const RunFlags& flags) {
     fs::create_directories(dir, ec);
     write_file(dir / "report.json", journal.dump(2) + "\n");
     write_file(dir / "metrics.prom", metrics::open_metrics({journal}));
+    write_file(dir / "report.html", metrics::html_report(journal));
     bool setup_failed = false;
     for (const auto& repeat : journal["repeats"])
       setup_failed = setup_failed || repeat.contains("setupError");
@@ -207,7 +210,8 @@ RoleCommand add_run_command(CLI::App& app) {
   RoleCommand role;
   auto* cmd = app.add_subcommand("run", "Run experiment files (or directories of them) and report");
   cmd->add_option("paths", flags->paths, "experiment files or directories")->required();
-  cmd->add_option("-o,--output", flags->output, "where report.json, metrics.prom and junit.xml go")
+  cmd->add_option("-o,--output", flags->output,
+                  "where report.json, report.html, metrics.prom and junit.xml go")
       ->capture_default_str();
   cmd->add_option("--pushgateway", flags->pushgateway,
                   "push the metrics to this Pushgateway (http://host:port)");

@@ -15,6 +15,7 @@ namespace shakeout::runner {
 
 struct LiveMetrics::Families {
   std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
+  prometheus::Family<prometheus::Counter>* experiments_family = nullptr;
   prometheus::Counter* experiments = nullptr;
   prometheus::Family<prometheus::Gauge>* running = nullptr;
   prometheus::Family<prometheus::Gauge>* repeat = nullptr;
@@ -30,11 +31,11 @@ struct LiveMetrics::Families {
 LiveMetrics::LiveMetrics(boost::asio::any_io_executor executor, const Runner& runner)
     : runner_(runner), executor_(std::move(executor)), families_(std::make_unique<Families>()) {
   auto& registry = *families_->registry;
-  families_->experiments = &prometheus::BuildCounter()
-                                .Name("shakeout_run_experiments_total")
-                                .Help("Experiments this run has finished.")
-                                .Register(registry)
-                                .Add({});
+  families_->experiments_family = &prometheus::BuildCounter()
+                                       .Name("shakeout_run_experiments_total")
+                                       .Help("Experiments this run has finished.")
+                                       .Register(registry);
+  families_->experiments = &families_->experiments_family->Add({});
   families_->running = &prometheus::BuildGauge()
                             .Name("shakeout_experiment_running")
                             .Help("1 while the experiment runs.")
@@ -159,6 +160,17 @@ void LiveMetrics::catch_up() {
       families_->injections->Add(labels).Increment();
     families_->fault_active->Add(labels).Set(injection.ended ? 0 : 1);
   }
+}
+
+std::map<std::string, std::string> LiveMetrics::families() const {
+  const Families& f = *families_;
+  std::map<std::string, std::string> out;
+  for (const auto* family : {f.experiments_family, f.samples, f.failed, f.injections})
+    out[family->GetName()] = "counter";
+  for (const auto* family : {f.running, f.repeat, f.passed, f.up, f.fault_active})
+    out[family->GetName()] = "gauge";
+  out[f.latency->GetName()] = "histogram";
+  return out;
 }
 
 std::string LiveMetrics::scrape() {

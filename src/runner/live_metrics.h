@@ -57,6 +57,9 @@ class LiveMetrics {
   std::string scrape();
   // Brings the families up to date with the runner's live view.
   void catch_up();
+  // Every family registered, name -> "counter", "gauge" or "histogram"
+  // (for dashboards/, checked against it in tests/dashboards).
+  std::map<std::string, std::string> families() const;
 
  private:
   struct Families;

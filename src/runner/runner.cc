@@ -22,6 +22,7 @@
 #include "faults/link.h"
 #include "metrics/control_loop.h"
 #include "metrics/measure.h"
+#include "metrics/timeline.h"
 #include "probes/pod_tracker.h"
 #include "probes/probe.h"
 #include "runner/injector.h"
@@ -187,6 +188,7 @@ void record_measurements(json& result, const Experiment& experiment,
     injections.push_back(std::move(one));
   }
   result["faults"] = std::move(injections);
+  result["untilMs"] = ms_from(t0, end);
   json measured_probes = json::object();
   for (const auto& probe : probes_run) {
     const auto& samples = probe->samples();
@@ -213,6 +215,10 @@ void record_measurements(json& result, const Experiment& experiment,
     entry["timeToImpactMs"] = impact ? json(ms(*impact)) : json(nullptr);
     entry["timeToRecoverMs"] = recover ? json(ms(*recover)) : json(nullptr);
     if (json details = probe->details(t0); !details.is_null()) entry["details"] = std::move(details);
+    // For the HTML report's chart.
+    const auto line = metrics::timeline(samples, t0, end);
+    entry["timeline"] = line.failing;
+    entry["buckets"] = {{"widthMs", line.bucket_ms}, {"ok", line.ok}, {"failed", line.failed}};
     measured_probes[probe->spec().name] = std::move(entry);
   }
   result["probes"] = measured_probes;

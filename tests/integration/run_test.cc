@@ -153,6 +153,11 @@ TEST_F(RunTest, ThePodKillExperimentPassesAndEveryReportReadsBack) {
   EXPECT_GT(repeat["probes"]["replicas"]["samples"].get<int>(), 5);
   EXPECT_TRUE(repeat["probes"]["web"]["timeToRecoverMs"].is_number()) << repeat["probes"].dump();
   EXPECT_TRUE(repeat["probes"]["replicas"]["timeToRecoverMs"].is_number()) << repeat["probes"].dump();
+  EXPECT_GT(repeat["probes"]["web"]["buckets"]["ok"].size(), 0u) << repeat["probes"].dump();
+  const std::string html = slurp(results / "pod-kill" / "report.html");
+  EXPECT_NE(html.find("<svg "), std::string::npos) << html;
+  EXPECT_NE(html.find("<rect class=\"fault\""), std::string::npos) << html;
+  EXPECT_NE(html.find(">kill pod:"), std::string::npos) << html;
 
   auto junit =
       run_command({"/usr/bin/python3", "-c",

@@ -1,6 +1,7 @@
 // The reports against real consumers: junit.xml through python3-junitparser
 // (Debian's /usr/bin/python3, where the package lives),
-// metrics.prom through `promtool check metrics` (Debian's prometheus).
+// metrics.prom through `promtool check metrics` (Debian's prometheus),
+// report.html's charts through Python's XML parser.
 
 #include "metrics/report.h"
 
@@ -13,7 +14,10 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <string>
+
+#include "metrics/html_report.h"
 
 namespace shakeout::metrics {
 namespace {
@@ -140,6 +144,106 @@ TEST(ReportTest, SummaryTableShowsEachProbeAndEveryUnmetExpectation) {
 
 TEST(ReportTest, XmlEscapeCoversMarkupAndDropsControlCharacters) {
   EXPECT_EQ(xml_escape("a<b>&\"c'\x01"), "a&lt;b&gt;&amp;&quot;c&apos;");
+}
+
+// The passing journal with what the chart draws: 10 s measured, the fault
+// from 2.5 to 5 s, web failing from 3 to 4 s, and a control loop.
+json charted_journal() {
+  json journal = passing_journal();
+  json& repeat = journal["repeats"][0];
+  repeat["untilMs"] = 10000;
+  repeat["recovered"] = true;
+  json& fault = repeat["faults"][0];
+  fault["atMs"] = 2500;
+  fault["endMs"] = 5000;
+  fault["controlLoop"] = {{"pod", "default/web-2"}, {"detectedMs", 3}, {"createdMs", 5}, {"readyMs", 900}};
+  json& web = repeat["probes"]["web"];
+  web["timeline"] = json::array({json::array({3000, 4000})});
+  web["buckets"] = {{"widthMs", 500}, {"ok", json::array()}, {"failed", json::array()}};
+  for (int i = 0; i < 20; ++i) {
+    web["buckets"]["ok"].push_back(i == 6 ? 20 : 100);
+    web["buckets"]["failed"].push_back(i == 6 ? 80 : 0);
+  }
+  return journal;
+}
+
+// The x attribute of the first <rect> of `css_class` whose title contains `title`.
+double rect_x(const std::string& html, const std::string& css_class, const std::string& title = "") {
+  const std::regex rect("<rect class=\"" + css_class + "\" x=\"([0-9.]+)\"[^>]*>(<title>([^<]*)</title>)?");
+  for (auto it = std::sregex_iterator(html.begin(), html.end(), rect); it != std::sregex_iterator(); ++it)
+    if ((*it)[3].str().find(title) != std::string::npos) return std::stod((*it)[1].str());
+  return -1;
+}
+
+TEST(ReportTest, HtmlTimelineDrawsTheFaultBandAndTheFailingIntervalWhereTheyHappened) {
+  const std::string html = html_report(charted_journal());
+  // x = kChartLeft + ms / 10000 * kChartWidth
+  EXPECT_DOUBLE_EQ(rect_x(html, "fault"), kChartLeft + 0.25 * kChartWidth) << html;
+  EXPECT_NE(html.find(">kill pod:app=web</text>"), std::string::npos) << html;
+  EXPECT_DOUBLE_EQ(rect_x(html, "failing", "web failing 3000-4000 ms"), kChartLeft + 0.3 * kChartWidth)
+      << html;
+  // The bucket 3000-3500 ms with 80 of 100 failed under the lane.
+  EXPECT_DOUBLE_EQ(rect_x(html, "failing", "3000-3500 ms: 80 of 100 failed"), kChartLeft + 0.3 * kChartWidth)
+      << html;
+  // Both probes recovered: the later one (replicas, 90 ms) marks the phase.
+  EXPECT_NE(html.find(">recovered 90 ms</text>"), std::string::npos) << html;
+  EXPECT_NE(html.find("default/web-2: detected 3 created 5 ready 900"), std::string::npos) << html;
+  EXPECT_NE(html.find("<td>web</td><td class=\"text\">service</td><td>400</td><td>0.9925</td><td>4</td>"
+                      "<td>20</td><td>12</td>"),
+            std::string::npos)
+      << html;
+}
+
+TEST(ReportTest, HtmlShowsUnmetExpectationsSetupErrorsAndAProbeThatDidNotRecover) {
+  json journal = failing_journal();
+  journal["repeats"][0]["probes"]["replicas"]["timeToRecoverMs"] = nullptr;
+  const std::string html = html_report(journal);
+  EXPECT_NE(html.find("FAILED"), std::string::npos);
+  EXPECT_NE(html.find("<td class=\"text failed\">UNMET: not recovered (wanted within 10s)</td>"),
+            std::string::npos)
+      << html;
+  EXPECT_NE(html.find("<li>setup: cluster start: etcd-1 exited</li>"), std::string::npos) << html;
+  EXPECT_NE(html.find(">not recovered by "), std::string::npos) << html;
+  EXPECT_EQ(html.find(">recovered "), std::string::npos) << html;
+}
+
+TEST(ReportTest, HtmlEscapesEveryStringFromTheJournal) {
+  json journal = charted_journal();
+  journal["experiment"] = "</title><script>alert(1)</script>";
+  json& repeat = journal["repeats"][0];
+  repeat["faults"][0]["target"] = "pod:\"><img src=x onerror=alert(2)>";
+  repeat["probes"]["<b>web</b>"] = repeat["probes"]["web"];
+  repeat["expectations"][0]["unmet"] = json::array({"<i>late</i>"});
+  const std::string html = html_report(journal);
+  for (const char* raw : {"<script", "<img", "<b>", "<i>"})
+    EXPECT_EQ(html.find(raw), std::string::npos) << raw;
+  EXPECT_NE(html.find("&lt;/title&gt;&lt;script&gt;alert(1)&lt;/script&gt;"), std::string::npos);
+  EXPECT_NE(html.find("&lt;b&gt;web&lt;/b&gt;"), std::string::npos);
+  EXPECT_NE(html.find("&lt;i&gt;late&lt;/i&gt;"), std::string::npos);
+}
+
+TEST(ReportTest, HtmlIsSelfContainedAndItsChartsAreWellFormedSvg) {
+  json journal = charted_journal();
+  journal["repeats"].push_back(journal["repeats"][0]);
+  journal["repeats"][1]["repeat"] = 2;
+  const std::string html = html_report(journal);
+  for (const char* external : {"<script", "<link", "src=", "href=", "@import", "url("})
+    EXPECT_EQ(html.find(external), std::string::npos) << external;
+  const auto path = temp_file("report.html", html);
+  const std::string script = R"(
+import re, sys, xml.etree.ElementTree as ET
+svgs = re.findall(r'<svg .*?</svg>', open(sys.argv[1]).read(), re.S)
+for svg in svgs:
+    root = ET.fromstring(svg)
+    print(root.tag, len(root.findall('{http://www.w3.org/2000/svg}rect')))
+)";
+  const auto script_path = temp_file("svg.py", script);
+  const auto [code, output] = shell("/usr/bin/python3 " + script_path.string() + " " + path.string());
+  ASSERT_EQ(code, 0) << output;
+  // Two repeats, two charts: per chart 2 lane bases, 1 failing interval,
+  // 1 failing bucket and the fault band.
+  EXPECT_EQ(output, "{http://www.w3.org/2000/svg}svg 5\n{http://www.w3.org/2000/svg}svg 5\n");
+  EXPECT_NE(html.find("<h2>Over the repeats</h2>"), std::string::npos);
 }
 
 }  // namespace
