@@ -423,7 +423,8 @@ TEST_F(KubeletIntegrationTest, RestartedKubeletAdoptsRunningContainersAndRemoves
   const std::string id = runtime_->running(uid, "app")->id;
   stop_kubelet();
   // A sandbox of a pod the API does not know.
-  runtime_->sandboxes["orphan-uid"] = runtime::PodSandbox{"orphan-uid", "default", "ghost", "127.0.1.200", 0, {}};
+  runtime_->sandboxes["orphan-uid"] =
+      runtime::PodSandbox{"orphan-uid", "default", "ghost", "127.0.1.200", 0, {}};
   const int starts = runtime_->starts;
   start_kubelet();
   ASSERT_TRUE(wait_for([&] { return kubelet_->counters().containers_adopted_total == 1; }, 30s));
