@@ -382,9 +382,10 @@ class RuntimeReplicasProbe final : public Probe {
     const Millis timeout = std::max(
         Millis(50), spec_.timeout / static_cast<int64_t>(std::max<size_t>(1, context_.node_ips.size())));
     for (const auto& ip : context_.node_ips) {
-      runtimes_.push_back(runtime::make_runtime_client(
-          context_.executor, fmt::format("http://{}:{}", ip, runtime::kRuntimePort), timeout));
-      nodes_.emplace_back();
+      Node node;
+      node.runtime = runtime::make_runtime_client(
+          context_.executor, fmt::format("http://{}:{}", ip, runtime::kRuntimePort), timeout);
+      nodes_.push_back(std::move(node));
     }
   }
 
@@ -392,7 +393,7 @@ class RuntimeReplicasProbe final : public Probe {
   bool concurrent() const override { return false; }
 
   asio::awaitable<metrics::Sample> sample_once() override {
-    for (size_t k = 0; k < runtimes_.size(); ++k) co_await look(k);
+    for (auto& node : nodes_) co_await look(node);
     metrics::Sample sample;
     sample.error = "api unavailable";  // no desired count yet: keep the last state
     const auto wanted = api_view_.desired();
@@ -406,15 +407,15 @@ class RuntimeReplicasProbe final : public Probe {
 
  private:
   struct Node {
+    std::unique_ptr<runtime::RuntimeService> runtime;
     std::map<std::string, bool> ours;  // sandbox uid -> labels match the selector
     int64_t running = 0;
   };
 
-  // One runtime's count of our pods with every container running.
-  asio::awaitable<void> look(size_t k) {
+  // One node's count of our pods with every container running.
+  asio::awaitable<void> look(Node& node) {
     const std::string every_pod;
-    auto containers = co_await runtimes_[k]->list_containers(every_pod);
-    Node& node = nodes_[k];
+    auto containers = co_await node.runtime->list_containers(every_pod);
     if (!containers) {
       if (containers.error().code == ErrorCode::kUnavailable) node.running = 0;  // refused: the node is down
       co_return;
@@ -422,7 +423,7 @@ class RuntimeReplicasProbe final : public Probe {
     bool unknown = false;
     for (const auto& container : *containers) unknown = unknown || !node.ours.contains(container.pod_uid);
     if (unknown) {
-      auto sandboxes = co_await runtimes_[k]->list_sandboxes();
+      auto sandboxes = co_await node.runtime->list_sandboxes();
       if (!sandboxes) co_return;
       node.ours.clear();
       for (const auto& sandbox : *sandboxes)
@@ -451,7 +452,6 @@ class RuntimeReplicasProbe final : public Probe {
 
   const ReplicasProbe& api_view_;
   api::LabelSelector selector_;
-  std::vector<std::unique_ptr<runtime::RuntimeService>> runtimes_;
   std::vector<Node> nodes_;
 };
 

@@ -77,15 +77,14 @@ json steady_result(const json& failures) {
   return out;
 }
 
-// Repeats give median / p95 / min / max of each probe's measurements.
-json summarize_repeats(const Experiment& experiment, const json& repeats) {
+// Repeats give median / p95 / min / max of each probe's measurements (every
+// probe a repeat measured, a replicas probe's runtime view included).
+json summarize_repeats(const json& repeats) {
   json summary = json::object();
-  std::vector<std::string> names;
-  for (const auto& probe : experiment.probes) {
-    names.push_back(probe.name);
-    if (probe.kind == experiment::ProbeKind::kReplicas)
-      names.push_back(probe.name + std::string(experiment::kRuntimeViewSuffix));
-  }
+  std::set<std::string> names;
+  for (const auto& one : repeats)
+    if (one.contains("probes"))
+      for (const auto& [name, unused] : one["probes"].items()) names.insert(name);
   for (const auto& name : names) {
     std::vector<double> recover, downtime, impact, availability;
     for (const auto& one : repeats) {
@@ -377,7 +376,7 @@ asio::awaitable<json> Runner::run(const Experiment& experiment) {
     journal["repeats"].push_back(std::move(one));
     if (setup_failed) repeat = experiment.repeat;  // the next boot would fail the same way
   }
-  journal["summary"] = summarize_repeats(experiment, journal["repeats"]);
+  journal["summary"] = summarize_repeats(journal["repeats"]);
   if (json loops = summarize_control_loops(journal["repeats"]); !loops.empty())
     journal["controlLoop"] = std::move(loops);
   journal["aborted"] = aborted_;
@@ -523,8 +522,7 @@ asio::awaitable<json> Runner::run_once(const Experiment& experiment, int repeat)
     auto prepared = co_await probe->prepare();
     if (!prepared && probe_error) probe_error = prepared;
     auto ground_truth = prepared ? probe->ground_truth() : nullptr;
-    if (prepared && !linked_services.empty() && spec.kind == experiment::ProbeKind::kService &&
-        linked_services.contains(spec.service)) {
+    if (prepared && spec.kind == experiment::ProbeKind::kService && linked_services.contains(spec.service)) {
       if (auto routed = route_through_links(cluster, spec.service, *probe); !routed && probe_error)
         probe_error = routed;
     }
