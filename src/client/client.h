@@ -189,7 +189,7 @@ class Client {
   asio::awaitable<api::ApiResult<json>> update_subresource(const api::ResourceInfo& resource, std::string ns,
                                                            std::string name, std::string subresource,
                                                            json body);
-  // PUT .../<name>/scale with spec.replicas = replicas (autoscaling/v1 Scale).
+  // PATCH .../<name>/scale with spec.replicas = replicas (autoscaling/v1 Scale).
   asio::awaitable<api::ApiResult<json>> scale(const api::ResourceInfo& resource, std::string ns,
                                               std::string name, int64_t replicas);
 

@@ -43,6 +43,8 @@ std::string_view to_string(Component component) {
       return "node";
     case Component::kPod:
       return "pod";
+    case Component::kDeployment:
+      return "deployment";
     case Component::kLink:
       return "link";
     case Component::kApi:
@@ -71,6 +73,8 @@ std::string_view to_string(FaultAction action) {
       return "delete";
     case FaultAction::kFailReadiness:
       return "fail-readiness";
+    case FaultAction::kScale:
+      return "scale";
     case FaultAction::kLatency:
       return "latency";
     case FaultAction::kBandwidth:

@@ -91,6 +91,7 @@ enum class Component {
   kProxy,              // node-<k> | random
   kNode,               // node-<k> | random
   kPod,                // a label selector, e.g. app=web
+  kDeployment,         // [namespace/]name of a workload Deployment
   kLink,               // a link name, e.g. kubelet/node-2->apiserver
   kApi,                // the API front: all | a resource (pods, ...)
 };
@@ -115,6 +116,9 @@ enum class FaultAction {
   // pod faults (also kKill: SIGKILL the container process)
   kDelete,         // DELETE through the API
   kFailReadiness,  // the app's readiness fails for `duration`
+  // workload changes: a Deployment's spec.replicas set to `replicas`
+  // (through its scale subresource), back after `duration` if given
+  kScale,
   // link faults (toxiproxy's toxics), for `duration`
   kLatency, kBandwidth, kSlowClose, kTimeout, kResetPeer, kSlicer, kLimitData, kDown,
   kPartition,  // `links`: down on each, for `duration`
@@ -133,6 +137,7 @@ struct FaultSpec {
   // pod faults: how many pods the selector picks (count wins; default 1)
   std::optional<int> count;
   std::optional<double> percent;       // 0..100
+  int replicas = 0;                    // scale: the Deployment's new spec.replicas
   // link faults (toxiproxy attribute names)
   Direction direction = Direction::kBoth;
   double toxicity = 1.0;               // 0..1, rolled once per connection

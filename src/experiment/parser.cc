@@ -47,22 +47,23 @@ constexpr int kMaxNodes = 50;
 constexpr int kMaxEtcdMembers = 7;
 constexpr int kMaxReplicas = 5;  // apiservers, controller-managers, schedulers
 constexpr int kMaxRepeat = 1000;
+constexpr int kMaxScaleReplicas = 1000;  // pods are processes
 constexpr double kMaxProbeRate = 10000;
 
 constexpr ProbeKind kProbeKinds[] = {ProbeKind::kService, ProbeKind::kReplicas, ProbeKind::kApi,
                                      ProbeKind::kEtcd,    ProbeKind::kHttp,     ProbeKind::kExec};
 constexpr Component kComponents[] = {
-    Component::kEtcd,      Component::kApiserver, Component::kControllerManager,
-    Component::kScheduler, Component::kKubelet,   Component::kRuntime,
-    Component::kProxy,     Component::kNode,      Component::kPod,
-    Component::kLink,      Component::kApi};
+    Component::kEtcd,       Component::kApiserver, Component::kControllerManager,
+    Component::kScheduler,  Component::kKubelet,   Component::kRuntime,
+    Component::kProxy,      Component::kNode,      Component::kPod,
+    Component::kDeployment, Component::kLink,      Component::kApi};
 constexpr FaultAction kActions[] = {
-    FaultAction::kKill,          FaultAction::kStop,      FaultAction::kPause,     FaultAction::kRestart,
-    FaultAction::kCrashLoop,     FaultAction::kCrash,     FaultAction::kReboot,    FaultAction::kDelete,
-    FaultAction::kFailReadiness, FaultAction::kLatency,   FaultAction::kBandwidth, FaultAction::kSlowClose,
-    FaultAction::kTimeout,       FaultAction::kResetPeer, FaultAction::kSlicer,    FaultAction::kLimitData,
-    FaultAction::kDown,          FaultAction::kPartition, FaultAction::kHttpError, FaultAction::kApiLatency,
-    FaultAction::kDropWatch};
+    FaultAction::kKill,          FaultAction::kStop,     FaultAction::kPause,     FaultAction::kRestart,
+    FaultAction::kCrashLoop,     FaultAction::kCrash,    FaultAction::kReboot,    FaultAction::kDelete,
+    FaultAction::kFailReadiness, FaultAction::kScale,    FaultAction::kLatency,   FaultAction::kBandwidth,
+    FaultAction::kSlowClose,     FaultAction::kTimeout,  FaultAction::kResetPeer, FaultAction::kSlicer,
+    FaultAction::kLimitData,     FaultAction::kDown,     FaultAction::kPartition, FaultAction::kHttpError,
+    FaultAction::kApiLatency,    FaultAction::kDropWatch};
 
 // The resources the API front can single out (target api:<resource>,
 // `resources:`).
@@ -105,6 +106,7 @@ const std::vector<ActionRule>& action_rules() {
     process_and_pod.push_back(Component::kPod);
     const std::vector<Component> node = {Component::kNode};
     const std::vector<Component> pod = {Component::kPod};
+    const std::vector<Component> deployment = {Component::kDeployment};
     const std::vector<Component> link = {Component::kLink};
     const std::vector<Component> api = {Component::kApi};
     return new std::vector<ActionRule>{
@@ -119,6 +121,7 @@ const std::vector<ActionRule>& action_rules() {
         {FaultAction::kReboot, node, {"restartAfter"}, {}},
         {FaultAction::kDelete, pod, {}, {"count", "percent"}},
         {FaultAction::kFailReadiness, pod, {"duration"}, {"count", "percent"}},
+        {FaultAction::kScale, deployment, {"replicas"}, {"duration"}},
         {FaultAction::kLatency, link, {"duration", "latency"}, {"jitter", "direction", "toxicity"}},
         {FaultAction::kBandwidth, link, {"duration", "rate"}, {"direction", "toxicity"}},
         {FaultAction::kSlowClose, link, {"duration"}, {"delay", "direction", "toxicity"}},
@@ -320,6 +323,7 @@ class Parser {
   std::optional<std::string> check_selector(Component component, const std::string& selector) const;
   std::optional<std::string> check_link(const std::string& link) const;
   std::optional<std::string> check_label_selector(const std::string& selector) const;
+  std::optional<std::string> check_deployment(const std::string& selector) const;
   void parse_recovery(const YAML::Node& node);
   void parse_expect(const YAML::Node& node);
   // The probe named by `key` of `fields`, reported if it does not exist.
@@ -1084,11 +1088,11 @@ void Parser::parse_faults(const YAML::Node& node) {
 }
 
 void Parser::parse_fault(const YAML::Node& node, const std::string& field) {
-  Fields fields(
-      *this, node, field,
-      {"at",        "action",      "target",        "duration", "restartAfter", "count", "percent",
-       "direction", "toxicity",    "latency",       "jitter",   "rate",         "delay", "timeout",
-       "bytes",     "averageSize", "sizeVariation", "links",    "status",       "verbs", "resources"});
+  Fields fields(*this, node, field,
+                {"at",      "action",    "target",    "duration",    "restartAfter",  "count",
+                 "percent", "direction", "toxicity",  "latency",     "jitter",        "rate",
+                 "delay",   "timeout",   "bytes",     "averageSize", "sizeVariation", "links",
+                 "status",  "verbs",     "resources", "replicas"});
   if (!fields.ok()) return;
   FaultSpec fault;
   fault.where = where(node);
@@ -1185,6 +1189,8 @@ void Parser::read_fault_fields(const Fields& fields, const ActionRule* rule, Fau
       if (auto d = duration(value, path, true)) fault.restart_after = *d;
     } else if (key == "count") {
       if (auto n = integer(value, path, 1, 100000)) fault.count = static_cast<int>(*n);
+    } else if (key == "replicas") {
+      if (auto n = integer(value, path, 0, kMaxScaleReplicas)) fault.replicas = static_cast<int>(*n);
     } else if (key == "percent") {
       if (auto p = number(value, path)) {
         if (*p <= 0 || *p > 100) {
@@ -1348,6 +1354,8 @@ std::optional<std::string> Parser::check_selector(Component component, const std
     }
     case Component::kPod:
       return check_label_selector(selector);
+    case Component::kDeployment:
+      return check_deployment(selector);
     case Component::kLink:
       return check_link(selector);
     case Component::kApi:
@@ -1411,6 +1419,34 @@ std::optional<std::string> Parser::check_link(const std::string& link) const {
     return fmt::format("bad link '{}': only client (the harness's probes) reaches a service", link);
   }
   return std::nullopt;
+}
+
+// [namespace/]name, a Deployment the workload creates.
+std::optional<std::string> Parser::check_deployment(const std::string& selector) const {
+  const auto slash = selector.find('/');
+  const std::string ns = slash == std::string::npos ? "default" : selector.substr(0, slash);
+  const std::string name = slash == std::string::npos ? selector : selector.substr(slash + 1);
+  if (auto problems = api::validate_dns1123_label(ns); !problems.empty())
+    return fmt::format("bad namespace '{}': {} (expected [namespace/]name)", ns, problems.front());
+  if (auto problems = api::validate_dns1123_subdomain(name); !problems.empty())
+    return fmt::format("bad Deployment name '{}': {} (expected [namespace/]name)", name, problems.front());
+  std::vector<std::string> known;
+  for (const auto& manifest : experiment_.workload) {
+    const json& object = manifest.object;
+    if (!object.is_object() || object.value("kind", "") != "Deployment" || !object.contains("metadata") ||
+        !object["metadata"].is_object())
+      continue;
+    const auto& metadata = object["metadata"];
+    // (add_manifest checked metadata.name; a non-string namespace is the apiserver's to refuse)
+    const auto ns_field = metadata.find("namespace");
+    const std::string its_ns =
+        ns_field != metadata.end() && ns_field->is_string() ? ns_field->get<std::string>() : "default";
+    const std::string its_name = metadata["name"].get<std::string>();
+    if (its_ns == ns && its_name == name) return std::nullopt;
+    known.push_back(its_ns == "default" ? its_name : fmt::format("{}/{}", its_ns, its_name));
+  }
+  return fmt::format("no Deployment '{}' in spec.workload (it has {})", selector,
+                     known.empty() ? "none" : join(known));
 }
 
 std::optional<std::string> Parser::check_label_selector(const std::string& selector) const {

@@ -33,8 +33,7 @@ ControlLoop control_loop(const std::map<std::string, PodTimeline>& pods,
   std::optional<SteadyTime> detected;
   for (const auto& [key, pod] : pods)
     if (auto loss = first_loss(pod, fault_start); loss && (!detected || *loss < *detected)) detected = loss;
-  if (!detected) return loop;
-  loop.detected = since(*detected);
+  if (detected) loop.detected = since(*detected);
 
   // The recovering pod: the first created after the fault, else the first
   // to be Ready again after a loss of its own.
@@ -48,6 +47,7 @@ ControlLoop control_loop(const std::map<std::string, PodTimeline>& pods,
       loop.pod = key;
     }
   if (recovering == nullptr) {
+    if (!detected) return loop;  // nothing lost, nothing added
     std::optional<SteadyTime> ready_again;
     for (const auto& [key, pod] : pods) {
       const auto loss = first_loss(pod, fault_start);

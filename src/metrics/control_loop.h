@@ -15,7 +15,7 @@
 // The recovering pod is the first one created after the fault; with none
 // (a container restarted in place) the first pod that lost and regained
 // Ready after it. A step that did not happen (no new pod after a kill, no
-// Service) is absent. The pod's own steps are searched each from the one
+// Service; no loss before a scale-up's new pod) is absent. The pod's own steps are searched each from the one
 // before; endpoints from its start (another watch stream, whose event may
 // overtake the Ready one) and serving from its Ready.
 // Pure functions; no clock is read here.
@@ -51,7 +51,7 @@ struct PodTimeline {
 };
 
 struct ControlLoop {
-  std::string pod;  // "namespace/name" of the recovering pod; empty: no loss seen
+  std::string pod;  // "namespace/name" of the recovering pod; empty: none seen
   std::optional<Millis> detected, created, scheduled, started, ready, endpoints, serving;
   // In kControlLoopSteps order.
   std::array<const std::optional<Millis>*, 7> steps() const {

@@ -27,6 +27,17 @@ const api::ResourceInfo& pods_resource() {
   return *api::ResourceRegistry::builtin().by_plural("", "pods");
 }
 
+const api::ResourceInfo& deployments_resource() {
+  return *api::ResourceRegistry::builtin().by_plural("apps", "deployments");
+}
+
+// deployment:[namespace/]name -> {namespace, name}.
+std::pair<std::string, std::string> deployment_of(const experiment::Target& target) {
+  const auto slash = target.selector.find('/');
+  if (slash == std::string::npos) return {"default", target.selector};
+  return {target.selector.substr(0, slash), target.selector.substr(slash + 1)};
+}
+
 bool link_fault(FaultAction action) {
   switch (action) {
     case FaultAction::kLatency:
@@ -360,6 +371,29 @@ asio::awaitable<Status> Injector::pick_pods(Injection& injection) {
   co_return Status{};
 }
 
+asio::awaitable<Status> Injector::scale(Injection& injection) {
+  // (named locals, no structured bindings: g++ 12 coroutines)
+  const auto deployment = deployment_of(injection.fault.target);
+  const std::string& ns = deployment.first;
+  const std::string& name = deployment.second;
+  const std::string subresource = "scale";
+  auto current = co_await api_.get_subresource(deployments_resource(), ns, name, subresource);
+  if (!current.ok())
+    co_return make_error(
+        ErrorCode::kUnavailable,
+        fmt::format("deployment {}/{}: {}", ns, name, current.error().status.value("message", "failed")));
+  injection.previous_replicas = (*current)["spec"].value("replicas", 0);
+  injection.started = system_clock().now();
+  auto scaled = co_await api_.scale(deployments_resource(), ns, name, injection.fault.replicas);
+  if (!scaled.ok())
+    co_return make_error(ErrorCode::kUnavailable,
+                         fmt::format("scale deployment {}/{}: {}", ns, name,
+                                     scaled.error().status.value("message", "failed")));
+  injection.resolved = fmt::format("deployment {}/{} {} -> {}", ns, name, injection.previous_replicas,
+                                   injection.fault.replicas);
+  co_return Status{};
+}
+
 asio::awaitable<Status> Injector::set_readiness(const Injection::Pod& pod, bool fail) {
   const net::HttpClientConfig http_config;  // explicit: see leader_of
   net::HttpClient http(co_await asio::this_coro::executor, http_config);
@@ -462,6 +496,8 @@ asio::awaitable<Result<std::shared_ptr<Injection>>> Injector::inject(experiment:
         if (auto failed = co_await set_readiness(pod, true); !failed) co_return failed.error();
       }
     }
+  } else if (spec.action == FaultAction::kScale) {
+    if (auto scaled = co_await scale(*injection); !scaled) co_return scaled.error();
   } else if (spec.target.component == Component::kNode) {
     injection->nodes = resolve_nodes(spec.target);
     injection->resolved = fmt::format("node-{}", fmt::join(injection->nodes, ", node-"));
@@ -553,6 +589,11 @@ asio::awaitable<void> Injector::revert(std::shared_ptr<Injection> injection) {
     for (const auto& name : injection->processes) (void)supervisor.resume(name);
   } else if (spec.action == FaultAction::kFailReadiness) {
     for (const auto& one : injection->pods) (void)co_await set_readiness(one, false);
+  } else if (spec.action == FaultAction::kScale && spec.duration) {
+    // Back to the count it had; without a duration the new count stays.
+    const auto deployment = deployment_of(spec.target);
+    (void)co_await api_.scale(deployments_resource(), deployment.first, deployment.second,
+                              injection->previous_replicas);
   } else if ((spec.action == FaultAction::kCrash || spec.action == FaultAction::kReboot) &&
              spec.restart_after) {
     // Starting the node's processes is the reboot; the Node turning Ready

@@ -62,6 +62,7 @@ struct Injection {
   std::optional<SteadyTime> ended;  // when it was reverted (or its effect ended)
   std::string resolved;             // "etcd-2 (leader)", "pods web-x, web-y"
   std::string api_fault_id;         // API faults: the id in the apiservers' fault filters
+  int previous_replicas = 0;        // scale: spec.replicas before it, restored after `duration`
   bool reverted = false;
 };
 
@@ -101,6 +102,8 @@ class Injector {
   asio::awaitable<Result<std::string>> leader_of(const std::string& role);
   asio::awaitable<Status> pick_pods(Injection& injection);
   asio::awaitable<Status> set_readiness(const Injection::Pod& pod, bool fail);
+  // scale: records the Deployment's spec.replicas, then sets the fault's.
+  asio::awaitable<Status> scale(Injection& injection);
   asio::awaitable<void> revert(std::shared_ptr<Injection> injection);
   // POSTs an API fault's control body to every apiserver; fails when none took it.
   asio::awaitable<Status> add_api_fault(std::string body);

@@ -259,8 +259,8 @@ void record_measurements(json& result, const Experiment& experiment,
 }
 
 // Adds each fault's "controlLoop" (metrics/control_loop.h) when the
-// workload's pods showed a loss after it: the recovering pod and each
-// step's milliseconds from the fault's start.
+// workload's pods showed a loss or a new pod after it (a scale-up): the
+// recovering pod and each step's milliseconds from the fault's start.
 void record_control_loops(json& result, const std::vector<std::unique_ptr<probes::Probe>>& probes_run,
                           const std::map<std::string, metrics::PodTimeline>& pods,
                           const std::vector<std::shared_ptr<Injection>>& injected) {
@@ -274,7 +274,7 @@ void record_control_loops(json& result, const std::vector<std::unique_ptr<probes
       }
   for (size_t i = 0; i < injected.size() && i < result["faults"].size(); ++i) {
     const auto loop = metrics::control_loop(pods, answers, injected[i]->started);
-    if (!loop.detected) continue;
+    if (!loop.detected && loop.pod.empty()) continue;
     json entry = json::object();
     entry["pod"] = loop.pod;
     const auto steps = loop.steps();

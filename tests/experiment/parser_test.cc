@@ -267,6 +267,29 @@ TEST(ExperimentParser, AReplicasProbesRuntimeViewMayBeNamedInChecksAndExpectatio
   EXPECT_EQ(result.experiment->steady_state.at(0).probe, "replicas/runtime");
 }
 
+TEST(ExperimentParser, AScaleNamesAWorkloadDeploymentAndItsNewReplicas) {
+  auto result = parse_experiment_text(
+      "apiVersion: shakeout/v1\nkind: Experiment\nmetadata: {name: m}\nspec:\n"
+      "  workload:\n"
+      "    - {apiVersion: apps/v1, kind: Deployment, metadata: {name: web}}\n"
+      "    - {apiVersion: apps/v1, kind: Deployment, metadata: {name: api, namespace: prod}}\n"
+      "  faults:\n"
+      "    - {at: 1s, action: scale, target: deployment:web, replicas: 5}\n"
+      "    - {at: 2s, action: scale, target: deployment:prod/api, replicas: 0, duration: 3s}\n",
+      "m.yaml", "");
+  ASSERT_TRUE(result.experiment) << all_errors(result);
+  const auto& faults = result.experiment->faults;
+  ASSERT_EQ(faults.size(), 2u);
+  EXPECT_EQ(faults[0].action, FaultAction::kScale);
+  EXPECT_EQ(faults[0].target.component, Component::kDeployment);
+  EXPECT_EQ(faults[0].target.selector, "web");
+  EXPECT_EQ(faults[0].replicas, 5);
+  EXPECT_FALSE(faults[0].duration);  // the new count stays
+  EXPECT_EQ(faults[1].target.selector, "prod/api");
+  EXPECT_EQ(faults[1].replicas, 0);
+  EXPECT_EQ(faults[1].duration, 3000ms);
+}
+
 TEST(ExperimentParser, ListManifestExpandsToItsItemsAtTheirOwnLines) {
   const std::string text =
       "apiVersion: shakeout/v1\n"
@@ -360,7 +383,7 @@ const std::vector<BadFile>& bad_files() {
        "bad.yaml:5:17: spec.faults[0].at: invalid duration '-1s'"},
       {"UnknownComponent", "  faults: [{at: 1s, action: kill, target: etcdd:leader}]\n",
        "bad.yaml:5:43: spec.faults[0].target: unknown component 'etcdd' (expected one of etcd, apiserver, "
-       "controller-manager, scheduler, kubelet, runtime, proxy, node, pod, link, api)"},
+       "controller-manager, scheduler, kubelet, runtime, proxy, node, pod, deployment, link, api)"},
       {"TargetWithoutSelector", "  faults: [{at: 1s, action: kill, target: etcd}]\n",
        "bad.yaml:5:43: spec.faults[0].target: expected component:selector"},
       {"UnknownAction", "  faults: [{at: 1s, action: nuke, target: etcd:leader}]\n",
@@ -443,6 +466,28 @@ const std::vector<BadFile>& bad_files() {
        "'service/web/node-9'"},
       {"PodSelectorWithoutValue", "  faults: [{at: 1s, action: delete, target: pod:app}]\n",
        "bad.yaml:5:45: spec.faults[0].target: bad label selector 'app': 'app' has no '='"},
+      {"ScaleWithoutReplicas",
+       "  workload: [{apiVersion: apps/v1, kind: Deployment, metadata: {name: web}}]\n"
+       "  faults: [{at: 1s, action: scale, target: deployment:web}]\n",
+       "bad.yaml:6:12: spec.faults[0].replicas: required for action 'scale'"},
+      {"ScaleOfADeploymentNotInTheWorkload",
+       "  workload: [{apiVersion: apps/v1, kind: Deployment, metadata: {name: web}}]\n"
+       "  faults: [{at: 1s, action: scale, target: deployment:api, replicas: 5}]\n",
+       "bad.yaml:6:44: spec.faults[0].target: no Deployment 'api' in spec.workload (it has web)"},
+      {"ScaleOfADeploymentInAnotherNamespace",
+       "  workload: [{apiVersion: apps/v1, kind: Deployment, metadata: {name: web, namespace: prod}}]\n"
+       "  faults: [{at: 1s, action: scale, target: deployment:web, replicas: 5}]\n",
+       "bad.yaml:6:44: spec.faults[0].target: no Deployment 'web' in spec.workload (it has prod/web)"},
+      {"ScaleToTooManyReplicas",
+       "  workload: [{apiVersion: apps/v1, kind: Deployment, metadata: {name: web}}]\n"
+       "  faults: [{at: 1s, action: scale, target: deployment:web, replicas: 1001}]\n",
+       "bad.yaml:6:70: spec.faults[0].replicas: must be between 0 and 1000, got 1001"},
+      {"ScaleOnAPod", "  faults: [{at: 1s, action: scale, target: pod:app=web, replicas: 5}]\n",
+       "bad.yaml:5:44: spec.faults[0].target: action 'scale' does not apply to pod; it applies to "
+       "deployment"},
+      {"DeploymentTargetWithABadName",
+       "  faults: [{at: 1s, action: scale, target: deployment:Web_1, replicas: 5}]\n",
+       "bad.yaml:5:44: spec.faults[0].target: bad Deployment name 'Web_1'"},
       {"PartitionWithoutTargetOrLinks", "  faults: [{at: 1s, action: partition, duration: 1s}]\n",
        "bad.yaml:5:12: spec.faults[0].target: required (node:<node>), or set links"},
       {"MissingManifestFile", "  workload: [manifests/missing.yaml]\n",
@@ -554,6 +599,8 @@ TEST(ExperimentParser, NamesRoundTripThroughToString) {
   EXPECT_EQ(to_string(FaultAction::kCrashLoop), "crash-loop");
   EXPECT_EQ(to_string(FaultAction::kSlowClose), "slow_close");
   EXPECT_EQ(to_string(FaultAction::kDropWatch), "drop-watch");
+  EXPECT_EQ(to_string(FaultAction::kScale), "scale");
+  EXPECT_EQ(to_string(Component::kDeployment), "deployment");
 }
 
 }  // namespace

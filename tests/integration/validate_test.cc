@@ -55,11 +55,12 @@ TEST_F(ValidateCommand, BadFileExits2WithEveryErrorAtItsLineAndColumn) {
   auto result = validate({bad.string()});
   EXPECT_EQ(result.exit_code, 2);
   EXPECT_EQ(result.out, "");
-  EXPECT_EQ(result.err,
-            bad.string() +
-                ":5:43: spec.faults[0].target: unknown component 'etcdd' (expected one of etcd, apiserver, "
-                "controller-manager, scheduler, kubelet, runtime, proxy, node, pod, link, api)\n" +
-                bad.string() + ":6:11: spec.repeat: must be between 1 and 1000, got 0\n");
+  EXPECT_EQ(
+      result.err,
+      bad.string() +
+          ":5:43: spec.faults[0].target: unknown component 'etcdd' (expected one of etcd, apiserver, "
+          "controller-manager, scheduler, kubelet, runtime, proxy, node, pod, deployment, link, api)\n" +
+          bad.string() + ":6:11: spec.repeat: must be between 1 and 1000, got 0\n");
 }
 
 TEST_F(ValidateCommand, OneBadFileAmongGoodOnesExits2AndStillReportsTheGoodOnes) {

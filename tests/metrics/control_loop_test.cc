@@ -85,6 +85,26 @@ TEST(ControlLoopTest, NoLossAfterTheFaultMeansNoBreakdown) {
   EXPECT_FALSE(loop.ready);
 }
 
+TEST(ControlLoopTest, AScaleUpsNewPodIsFollowedWithNoDetectedStep) {
+  std::map<std::string, PodTimeline> pods;
+  pods["default/web-a"] = running_pod();
+  // Created at once, bound only when the scheduler is back.
+  pods["default/web-x"].events = {{at(5), PodEvent::kAdded},
+                                  {at(900), PodEvent::kBound},
+                                  {at(960), PodEvent::kRunning},
+                                  {at(1010), PodEvent::kReady},
+                                  {at(1015), PodEvent::kInEndpoints}};
+  const auto loop = control_loop(pods, {}, at(0));
+  EXPECT_EQ(loop.pod, "default/web-x");
+  EXPECT_FALSE(loop.detected);
+  EXPECT_EQ(loop.created, milliseconds(5));
+  EXPECT_EQ(loop.scheduled, milliseconds(900));
+  EXPECT_EQ(loop.started, milliseconds(960));
+  EXPECT_EQ(loop.ready, milliseconds(1010));
+  EXPECT_EQ(loop.endpoints, milliseconds(1015));
+  EXPECT_FALSE(loop.serving);
+}
+
 TEST(ControlLoopTest, ALossNotYetRecoveredGivesOnlyDetected) {
   std::map<std::string, PodTimeline> pods;
   pods["default/web-a"] = running_pod();

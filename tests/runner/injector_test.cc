@@ -328,6 +328,41 @@ TEST_F(InjectorTest, PodDeleteRemovesItThroughTheApi) {
   EXPECT_TRUE(wait_for([&] { return ready_pods().size() == 2; }, 60s)) << "no replacement";
 }
 
+TEST_F(InjectorTest, ScaleSetsTheDeploymentsReplicasAndItsDurationScalesItBack) {
+  ASSERT_TRUE(wait_for([&] { return ready_pods().size() == 2; }, 60s));
+  auto replicas = [&] {
+    auto deployment = run_blocking(*io_, api_->get(res("apps", "deployments"), "default", "web"));
+    return deployment.ok() ? (*deployment)["spec"].value("replicas", -1) : -1;
+  };
+  auto spec = fault(FaultAction::kScale, Component::kDeployment, "web");
+  spec.replicas = 3;
+  spec.duration = 500ms;
+  auto injection = inject(spec);
+  ASSERT_TRUE(injection);
+  EXPECT_EQ(injection->previous_replicas, 2);
+  EXPECT_EQ(injection->resolved, "deployment default/web 2 -> 3");
+  EXPECT_EQ(replicas(), 3);
+  EXPECT_TRUE(wait_for([&] { return ready_pods().size() == 3; }, 60s)) << "no third pod";
+  run_blocking(*io_, injector_->follow_schedule(injection));
+  EXPECT_EQ(replicas(), 2) << "the duration's end scales back";
+  EXPECT_TRUE(wait_for([&] { return ready_pods().size() == 2; }, 60s));
+
+  // Without a duration the new count is the new desired state: reverting
+  // every fault (as an aborted run does) leaves it.
+  spec.duration.reset();
+  spec.replicas = 1;
+  ASSERT_TRUE(inject(spec));
+  run_blocking(*io_, injector_->revert_all());
+  EXPECT_EQ(replicas(), 1);
+
+  auto missing = fault(FaultAction::kScale, Component::kDeployment, "nope");
+  missing.replicas = 1;
+  auto refused = run_blocking(*io_, injector_->inject(missing));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("deployment default/nope"), std::string::npos)
+      << refused.error().message;
+}
+
 TEST_F(InjectorTest, LinkLatencyDelaysRequestsThroughTheLinkUntilReverted) {
   const std::string link = "kubelet/node-1->apiserver-1";
   auto spec = fault(FaultAction::kLatency, Component::kLink, "kubelet/node-1->apiserver");
