@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstdio>
 #include <ctime>
 #include <set>
@@ -18,9 +19,16 @@ namespace {
 
 using nlohmann::json;
 
-// Unconditional updates and deletes retry a lost race this many times
-// (upstream GuaranteedUpdate loops until it wins; we bound it).
-constexpr int kMaxAttempts = 16;
+// Unconditional updates and deletes retry a lost race until this much time
+// has passed (upstream GuaranteedUpdate loops until it wins, within the
+// request's 60 s deadline). A lost race means another write won, so N
+// writers of one object at once need at most N tries each: a count of tries
+// would turn a burst of writers (a scale beside a busy controller) into 409s.
+constexpr auto kRetryFor = std::chrono::seconds(60);
+
+bool may_retry(std::chrono::steady_clock::time_point until) {
+  return std::chrono::steady_clock::now() < until;
+}
 // Upstream RetryGenerateName tries up to 8 names.
 constexpr int kGenerateNameAttempts = 8;
 
@@ -566,7 +574,7 @@ asio::awaitable<ApiResult<json>> Store::update_impl(ResourceInfo resource, std::
 asio::awaitable<ApiResult<json>> Store::guaranteed_update(ResourceInfo resource, std::string ns,
                                                           std::string name, TransformFn transform) {
   const std::string key = resource.key(ns, name);
-  for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
+  for (const auto until = std::chrono::steady_clock::now() + kRetryFor; may_retry(until);) {
     auto found = co_await etcd_.range(key);
     if (!found) co_return from_storage_error(found.error());
     if (found->kvs.empty()) co_return not_found(resource, name);
@@ -611,7 +619,7 @@ asio::awaitable<ApiResult<DeleteResult>> Store::remove(ResourceInfo resource, st
                                                        std::string name, DeleteOptions options) {
   const std::string key = resource.key(ns, name);
   const bool is_pod = resource.group.empty() && resource.plural == "pods";
-  for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
+  for (const auto until = std::chrono::steady_clock::now() + kRetryFor; may_retry(until);) {
     auto found = co_await etcd_.range(key);
     if (!found) co_return from_storage_error(found.error());
     if (found->kvs.empty()) co_return not_found(resource, name);

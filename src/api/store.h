@@ -168,7 +168,7 @@ class Store {
   using TransformFn = std::function<ApiResult<nlohmann::json>(const nlohmann::json& current)>;
   // Upstream's GuaranteedUpdate (etcd3/store.go): read the object, transform
   // it, write the result guarded by the read mod_revision; when another
-  // write won the race, read and transform again (bounded retries). A
+  // write won the race, read and transform again (for up to 60 s). A
   // transform error ends the update with that error; 404 when absent. The
   // result's metadata is validated (422). A result equal to the stored
   // object writes nothing; one that drops the last finalizer of an object

@@ -849,43 +849,52 @@ asio::awaitable<ApiResult<json>> ResourceHandler::scale(Route route, net::Server
   if (!current) co_return current.error();
   if (request.method == "GET") co_return scale_of(*current);
 
-  json wanted;
+  // The Scale the request asks for, given the stored object: a PUT's body,
+  // or the patch applied to the latest Scale on every try, so that a patch
+  // without a resourceVersion never conflicts with another writer (upstream
+  // runs the patch inside GuaranteedUpdate, as for the object itself).
+  json put_body;
+  std::optional<api::PatchType> patch_type;
   if (request.method == "PUT") {
     auto body = parse_body(request);
     if (!body) co_return body.error();
     std::vector<std::string> warnings;  // (Warning headers are not sent for subresource bodies yet)
     if (auto error = check_fields(resource, route.subresource, *body, request, warnings)) co_return *error;
-    wanted = std::move(*body);
+    put_body = std::move(*body);
   } else {
     std::string content_type(request.header("Content-Type"));
-    auto type = api::patch_type_from_content_type(content_type);
-    if (!type) co_return api::unsupported_media_type(content_type);
-    auto patched = api::apply_patch(*type, resource, scale_of(*current), request.body);
-    if (!patched) co_return patched.error();
-    wanted = std::move(*patched);
+    patch_type = api::patch_type_from_content_type(content_type);
+    if (!patch_type) co_return api::unsupported_media_type(content_type);
   }
-  if (!wanted.contains("spec") || !wanted["spec"].is_object() || !wanted["spec"].contains("replicas") ||
-      !wanted["spec"]["replicas"].is_number_integer()) {
-    api::Cause cause{"FieldValueRequired", "spec.replicas", "Required value"};
-    co_return api::invalid(resource, route.name, {cause});
-  }
-  const int64_t replicas = wanted["spec"]["replicas"].get<int64_t>();
-  if (replicas < 0) {
-    api::Cause cause{"FieldValueInvalid", "spec.replicas",
-                     fmt::format("Invalid value: {}: must be greater than or equal to 0", replicas)};
-    co_return api::invalid(resource, route.name, {cause});
-  }
-  const std::string expected = meta_string(wanted, "resourceVersion");
-  auto updated = co_await store_.guaranteed_update(
-      resource, route.ns, route.name, [&](const json& stored) -> ApiResult<json> {
-        if (!expected.empty() && expected != meta_string(stored, "resourceVersion"))
-          return api::conflict(resource, route.name, api::kOptimisticLockMessage);
-        json next = stored;
-        next["spec"]["replicas"] = replicas;
-        if (next != stored && resource.tracks_generation)
-          next["metadata"]["generation"] = stored["metadata"].value("generation", 1) + 1;
-        return next;
-      });
+  const std::string& patch = request.body;
+  auto transform = [&](const json& stored) -> ApiResult<json> {
+    json wanted = put_body;
+    if (patch_type) {
+      auto patched = api::apply_patch(*patch_type, resource, scale_of(stored), patch);
+      if (!patched) return patched.error();
+      wanted = std::move(*patched);
+    }
+    if (!wanted.contains("spec") || !wanted["spec"].is_object() || !wanted["spec"].contains("replicas") ||
+        !wanted["spec"]["replicas"].is_number_integer()) {
+      api::Cause cause{"FieldValueRequired", "spec.replicas", "Required value"};
+      return api::invalid(resource, route.name, {cause});
+    }
+    const int64_t replicas = wanted["spec"]["replicas"].get<int64_t>();
+    if (replicas < 0) {
+      api::Cause cause{"FieldValueInvalid", "spec.replicas",
+                       fmt::format("Invalid value: {}: must be greater than or equal to 0", replicas)};
+      return api::invalid(resource, route.name, {cause});
+    }
+    const std::string expected = meta_string(wanted, "resourceVersion");
+    if (!expected.empty() && expected != meta_string(stored, "resourceVersion"))
+      return api::conflict(resource, route.name, api::kOptimisticLockMessage);
+    json next = stored;
+    next["spec"]["replicas"] = replicas;
+    if (next != stored && resource.tracks_generation)
+      next["metadata"]["generation"] = stored["metadata"].value("generation", 1) + 1;
+    return next;
+  };
+  auto updated = co_await store_.guaranteed_update(resource, route.ns, route.name, transform);
   if (!updated) co_return updated.error();
   co_return scale_of(*updated);
 }

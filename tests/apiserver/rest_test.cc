@@ -286,6 +286,48 @@ TEST_F(RestTest, EvictionDeletesAndScaleReadsAndWritesReplicas) {
   EXPECT_EQ(get("/apis/apps/v1/namespaces/default/deployments/web").object()["spec"]["replicas"], 5);
 }
 
+// A scale PATCH carries no resourceVersion, so another writer's update
+// between the apiserver's read and its write must not make it a 409: the
+// patch is applied to the latest object on every try, as kubectl scale
+// beside a busy Deployment controller expects.
+TEST_F(RestTest, ScalePatchesNeverConflictWithConcurrentStatusWrites) {
+  ASSERT_EQ(post("/apis/apps/v1/namespaces/default/deployments", deployment("web", 1)).status, 201u);
+  constexpr int kEach = 40;
+  std::vector<std::string> failures;
+  int done = 0;
+  auto patch_one = [this, &failures, &done](std::string target, std::string body) -> asio::awaitable<void> {
+    net::HttpRequest request;
+    request.method = "PATCH";
+    request.target = std::move(target);
+    request.content_type = "application/merge-patch+json";
+    request.body = std::move(body);
+    request.headers.emplace_back("Authorization", "Bearer " + token());
+    auto response = co_await http_->request(endpoint(), std::move(request), 10000ms);
+    if (!response.ok()) {
+      failures.push_back(response.error().message);
+    } else if (response->status != 200) {
+      failures.push_back(fmt::format("{}: {}", response->status, response->body));
+    }
+    ++done;
+  };
+  const std::string path = "/apis/apps/v1/namespaces/default/deployments/web";
+  for (int i = 1; i <= kEach; ++i) {
+    asio::co_spawn(io_,
+                   patch_one(path + "/status", fmt::format(R"({{"status":{{"observedGeneration":{}}}}})", i)),
+                   asio::detached);
+    asio::co_spawn(io_, patch_one(path + "/scale", fmt::format(R"({{"spec":{{"replicas":{}}}}})", i)),
+                   asio::detached);
+  }
+  io_.restart();
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (done < 2 * kEach && std::chrono::steady_clock::now() < deadline) io_.run_for(50ms);
+  ASSERT_EQ(done, 2 * kEach);
+  EXPECT_TRUE(failures.empty()) << failures.size() << " failed, the first: " << failures.front();
+  const auto replicas = get(path).object()["spec"]["replicas"].get<int>();
+  EXPECT_GE(replicas, 1);
+  EXPECT_LE(replicas, kEach);
+}
+
 // pods/eviction against a policy/v1 PodDisruptionBudget (upstream
 // eviction.go): 429 while the budget is unprocessed or allows nothing; an
 // allowed eviction takes one disruption and records the pod; a Pending pod
