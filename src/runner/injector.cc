@@ -341,6 +341,7 @@ asio::awaitable<Status> Injector::pick_pods(Injection& injection) {
   for (const auto& pod : candidates) {
     if (names.size() < count) {  // (no break: g++ 12 and co_await in loops)
       Injection::Pod picked;
+      picked.ns = pod["metadata"].value("namespace", "default");
       picked.name = pod["metadata"].value("name", "");
       picked.ip = pod["status"].value("podIP", "");
       const json& containers = pod["spec"]["containers"];
@@ -488,7 +489,7 @@ asio::awaitable<Result<std::shared_ptr<Injection>>> Injector::inject(experiment:
           co_return make_error(ErrorCode::kUnavailable, "pod " + pod.name + ": no running container to kill");
       } else if (spec.action == FaultAction::kDelete) {
         client::DeleteOptions options;
-        auto removed = co_await api_.remove(pods_resource(), "default", pod.name, std::move(options));
+        auto removed = co_await api_.remove(pods_resource(), pod.ns, pod.name, std::move(options));
         if (!removed.ok() && !client::is_not_found(removed.error()))
           co_return make_error(ErrorCode::kUnavailable,
                                "delete pod " + pod.name + ": " + removed.error().status.value("message", ""));

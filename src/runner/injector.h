@@ -50,6 +50,7 @@ struct Injection {
   std::vector<std::string> processes;  // supervisor names ("etcd-2", "kubelet-node-1")
   std::vector<int> nodes;              // node faults
   struct Pod {
+    std::string ns;
     std::string name;
     std::string ip;
     int port = 8080;

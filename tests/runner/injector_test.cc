@@ -326,6 +326,26 @@ TEST_F(InjectorTest, PodDeleteRemovesItThroughTheApi) {
   auto pod = run_blocking(*io_, api_->get(res("", "pods"), "default", injection->pods[0].name));
   EXPECT_TRUE(!pod.ok() || (*pod)["metadata"].contains("deletionTimestamp"));
   EXPECT_TRUE(wait_for([&] { return ready_pods().size() == 2; }, 60s)) << "no replacement";
+
+  // A pod the selector finds in another namespace is deleted there.
+  json ns = json::parse(R"({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "other"}})");
+  ASSERT_TRUE(run_blocking(*io_, api_->create(res("", "namespaces"), "", ns)).ok());
+  json solo = json::parse(R"({"apiVersion": "v1", "kind": "Pod",
+      "metadata": {"name": "solo", "namespace": "other", "labels": {"app": "solo"}},
+      "spec": {"containers": [{"name": "app", "image": "shakeout/app"}]}})");
+  ASSERT_TRUE(run_blocking(*io_, api_->create(res("", "pods"), "other", solo)).ok());
+  auto solo_phase = [&] {
+    auto got = run_blocking(*io_, api_->get(res("", "pods"), "other", "solo"));
+    if (!got.ok()) return std::string("gone");
+    if ((*got)["metadata"].contains("deletionTimestamp")) return std::string("terminating");
+    return (*got)["status"].value("phase", std::string());
+  };
+  ASSERT_TRUE(wait_for([&] { return solo_phase() == "Running"; }, 60s));
+  auto other = inject(fault(FaultAction::kDelete, Component::kPod, "app=solo"));
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other->pods.at(0).ns, "other");
+  EXPECT_TRUE(wait_for([&] { return solo_phase() == "terminating" || solo_phase() == "gone"; }, 10s))
+      << solo_phase();
 }
 
 TEST_F(InjectorTest, ScaleSetsTheDeploymentsReplicasAndItsDurationScalesItBack) {
