@@ -23,6 +23,12 @@ std::string_view to_string(ProbeKind kind) {
   return "?";
 }
 
+std::pair<std::string, std::string> namespace_and_name(const std::string& selector) {
+  const auto slash = selector.find('/');
+  if (slash == std::string::npos) return {"default", selector};
+  return {selector.substr(0, slash), selector.substr(slash + 1)};
+}
+
 std::string_view to_string(Component component) {
   switch (component) {
     case Component::kEtcd:

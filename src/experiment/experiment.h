@@ -14,6 +14,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -188,6 +189,10 @@ struct Experiment {
   int repeat = 1;
   uint64_t seed = 0;
 };
+
+// A deployment target's selector, [namespace/]name, as {namespace, name}
+// (namespace "default" when omitted).
+std::pair<std::string, std::string> namespace_and_name(const std::string& selector);
 
 std::string_view to_string(ProbeKind kind);
 std::string_view to_string(Component component);

@@ -1423,9 +1423,7 @@ std::optional<std::string> Parser::check_link(const std::string& link) const {
 
 // [namespace/]name, a Deployment the workload creates.
 std::optional<std::string> Parser::check_deployment(const std::string& selector) const {
-  const auto slash = selector.find('/');
-  const std::string ns = slash == std::string::npos ? "default" : selector.substr(0, slash);
-  const std::string name = slash == std::string::npos ? selector : selector.substr(slash + 1);
+  const auto [ns, name] = namespace_and_name(selector);
   if (auto problems = api::validate_dns1123_label(ns); !problems.empty())
     return fmt::format("bad namespace '{}': {} (expected [namespace/]name)", ns, problems.front());
   if (auto problems = api::validate_dns1123_subdomain(name); !problems.empty())

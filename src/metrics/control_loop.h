@@ -15,9 +15,10 @@
 // The recovering pod is the first one created after the fault; with none
 // (a container restarted in place) the first pod that lost and regained
 // Ready after it. A step that did not happen (no new pod after a kill, no
-// Service; no loss before a scale-up's new pod) is absent. The pod's own steps are searched each from the one
-// before; endpoints from its start (another watch stream, whose event may
-// overtake the Ready one) and serving from its Ready.
+// Service; no loss before a scale-up's new pod) is absent. The pod's own
+// steps are searched each from the one before; endpoints from its start
+// (another watch stream, whose event may overtake the Ready one) and
+// serving from its Ready.
 // Pure functions; no clock is read here.
 
 #include <utility>

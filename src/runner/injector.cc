@@ -31,13 +31,6 @@ const api::ResourceInfo& deployments_resource() {
   return *api::ResourceRegistry::builtin().by_plural("apps", "deployments");
 }
 
-// deployment:[namespace/]name -> {namespace, name}.
-std::pair<std::string, std::string> deployment_of(const experiment::Target& target) {
-  const auto slash = target.selector.find('/');
-  if (slash == std::string::npos) return {"default", target.selector};
-  return {target.selector.substr(0, slash), target.selector.substr(slash + 1)};
-}
-
 bool link_fault(FaultAction action) {
   switch (action) {
     case FaultAction::kLatency:
@@ -374,7 +367,7 @@ asio::awaitable<Status> Injector::pick_pods(Injection& injection) {
 
 asio::awaitable<Status> Injector::scale(Injection& injection) {
   // (named locals, no structured bindings: g++ 12 coroutines)
-  const auto deployment = deployment_of(injection.fault.target);
+  const auto deployment = experiment::namespace_and_name(injection.fault.target.selector);
   const std::string& ns = deployment.first;
   const std::string& name = deployment.second;
   const std::string subresource = "scale";
@@ -592,7 +585,7 @@ asio::awaitable<void> Injector::revert(std::shared_ptr<Injection> injection) {
     for (const auto& one : injection->pods) (void)co_await set_readiness(one, false);
   } else if (spec.action == FaultAction::kScale && spec.duration) {
     // Back to the count it had; without a duration the new count stays.
-    const auto deployment = deployment_of(spec.target);
+    const auto deployment = experiment::namespace_and_name(spec.target.selector);
     (void)co_await api_.scale(deployments_resource(), deployment.first, deployment.second,
                               injection->previous_replicas);
   } else if ((spec.action == FaultAction::kCrash || spec.action == FaultAction::kReboot) &&
