@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include "test_support.h"
@@ -33,6 +34,20 @@ std::string slurp(const fs::path& path) {
   std::ifstream in(path);
   return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
+
+// Under ASan, with two clusters on two cores, a renewal can miss the fast
+// profile's 500 ms renew deadline; the controller manager and scheduler then
+// exit (as upstream's do) and crash-loop, and a pod's replacement waits for
+// them (CI saw "created" 13.5 s after a delete; a 503-storm run failed its
+// steady state). Leader election gets 4x the time there; every other timing
+// stays fast.
+#ifdef SHAKEOUT_SANITIZE_BUILD
+constexpr const char* kClusterParameters =
+    ", parameters: {leader-elect-lease-duration: 3s, leader-elect-renew-deadline: 2s, "
+    "leader-elect-retry-period: 400ms}";
+#else
+constexpr const char* kClusterParameters = "";
+#endif
 
 class RunTest : public ::testing::Test {
  protected:
@@ -56,25 +71,30 @@ class RunTest : public ::testing::Test {
   }
 
   // An experiment file in the test's output dir, its workload the repo's web.
-  // Under ASan, with two clusters on two cores, a renewal can miss the fast
-  // profile's 500 ms renew deadline; the controller manager and scheduler
-  // then exit (as upstream's do) and crash-loop, and a pod's replacement waits
-  // for them (CI saw "created" 13.5 s after a delete). Leader election gets
-  // 4x the time there; every other timing stays fast.
   fs::path write_experiment(const std::string& name, const std::string& spec) {
     const fs::path path = out_.path() / (name + ".yaml");
-#ifdef SHAKEOUT_SANITIZE_BUILD
-    const char* parameters =
-        ", parameters: {leader-elect-lease-duration: 3s, leader-elect-renew-deadline: 2s, "
-        "leader-elect-retry-period: 400ms}";
-#else
-    const char* parameters = "";
-#endif
     std::ofstream(path) << fmt::format(
         "apiVersion: shakeout/v1\nkind: Experiment\nmetadata: {{name: {}}}\nspec:\n"
         "  cluster: {{nodes: 2, profile: fast{}}}\n  workload: [{}]\n{}",
-        name, parameters, (kExperiments / "manifests" / "web.yaml").string(), spec);
+        name, kClusterParameters, (kExperiments / "manifests" / "web.yaml").string(), spec);
     return path;
+  }
+
+  // A repository experiment as these tests run it: the file itself, or under
+  // ASan a copy beside a link to experiments/manifests, with
+  // kClusterParameters added to its `profile: fast` cluster.
+  fs::path repository_experiment(const std::string& file) {
+    if (std::string_view(kClusterParameters).empty()) return kExperiments / file;
+    std::string text = slurp(kExperiments / file);
+    const std::string fast = "profile: fast}";
+    const auto at = text.find(fast);
+    EXPECT_NE(at, std::string::npos) << file << " has no 'profile: fast}' to add parameters to";
+    if (at != std::string::npos) text.insert(at + fast.size() - 1, kClusterParameters);
+    std::error_code ec;
+    fs::create_directory_symlink(kExperiments / "manifests", out_.path() / "manifests", ec);
+    const fs::path copy = out_.path() / file;
+    std::ofstream(copy) << text;
+    return copy;
   }
 
   TempDir root_{"shakeout-run-root"};
@@ -134,7 +154,7 @@ TEST_F(RunTest, ThePodKillExperimentPassesAndEveryReportReadsBack) {
        ++i)
     std::this_thread::sleep_for(50ms);
 
-  auto result = run({"run", (kExperiments / "pod-kill.yaml").string(), "-o", results.string(),
+  auto result = run({"run", repository_experiment("pod-kill.yaml").string(), "-o", results.string(),
                      "--pushgateway", gateway_url});
   ASSERT_EQ(result.exit_code, 0) << result.out << result.err;
   EXPECT_NE(result.out.find("experiment pod-kill: PASSED"), std::string::npos) << result.out;
@@ -482,7 +502,7 @@ TEST_F(RunTest, EveryExperimentInTheRepositoryPasses) {
 TEST_F(RunTest, TheApiserver503StormShowsOnTheApiProbeAndHeals) {
   const fs::path results = out_.path() / "results";
   auto result =
-      run({"run", (kExperiments / "apiserver-503-storm.yaml").string(), "-o", results.string()}, 300s);
+      run({"run", repository_experiment("apiserver-503-storm.yaml").string(), "-o", results.string()}, 300s);
   ASSERT_EQ(result.exit_code, 0) << result.out << result.err;
   const json report = json::parse(slurp(results / "apiserver-503-storm" / "report.json"));
   const json& repeat = report["repeats"][0];
