@@ -111,6 +111,14 @@ std::pair<std::string, std::string> split_reason(const std::string& message) {
   return {reason, message.substr(colon + 2)};
 }
 
+// A resourceVersion (etcd's revision) as a number; 0 if it is not one.
+uint64_t revision(const json& object) {
+  const std::string rv = string_field(field(object, "metadata"), "resourceVersion");
+  uint64_t value = 0;
+  const char* end = rv.data() + rv.size();
+  return std::from_chars(rv.data(), end, value).ptr == end ? value : 0;
+}
+
 }  // namespace
 
 Kubelet::Kubelet(asio::any_io_executor executor, Options options, runtime::RuntimeService& runtime,
@@ -447,7 +455,7 @@ asio::awaitable<void> Kubelet::pod_loop(std::string uid) {
       running = false;
     } else {
       co_await sync_pod(worker);
-      if (!stopping_) co_await post_pod_status(worker);
+      if (!stopping_) post_pod_status(worker);
       if (!stopping_) {
         worker->wake.expires_after(next_wake(*worker));
         boost::system::error_code ignored;
@@ -878,7 +886,7 @@ asio::awaitable<void> Kubelet::terminate_pod(PodWorker* worker) {
     log::info(kLog, "{}: terminated and deleted", key);
 }
 
-asio::awaitable<void> Kubelet::post_pod_status(PodWorker* worker) {
+void Kubelet::post_pod_status(PodWorker* worker) {
   PodView view;
   view.pod_ip = worker->pod_ip;
   view.host_ip = options_.node_ip;
@@ -900,8 +908,19 @@ asio::awaitable<void> Kubelet::post_pod_status(PodWorker* worker) {
         record.started && record.current && record.current->state == runtime::ContainerState::kRunning;
     view.containers.push_back(std::move(c));
   }
-  if (!worker->sandbox && phase_terminal(worker->pod)) co_return;
+  if (!worker->sandbox && phase_terminal(worker->pod)) return;
   json status = compute_pod_status(worker->pod, view, timers_.clock().wall_now());
+  // A write in flight: the newest status goes after it, unless it is the
+  // same. (The worker goes on meanwhile: a slow API server holds back no
+  // restart or probe, as with upstream's status manager.)
+  if (worker->writing) {
+    if (status == *worker->writing) {
+      worker->next_status.reset();
+    } else {
+      worker->next_status = std::move(status);
+    }
+    return;
+  }
   // Only what changed is written: compare with what the API holds.
   const json& stored = field(worker->pod, "status");
   json comparable = json::object();
@@ -910,25 +929,49 @@ asio::awaitable<void> Kubelet::post_pod_status(PodWorker* worker) {
   // Or what we wrote last, if nobody changed the pod since (the server may
   // normalize what it stores).
   const std::string rv = string_field(field(worker->pod, "metadata"), "resourceVersion");
-  if (comparable == status || (status == worker->last_status && rv == worker->last_status_rv)) co_return;
-  json patch = json::object();
-  patch["status"] = status;
-  const json& meta = field(worker->pod, "metadata");
-  auto patched =
-      co_await client_->patch(pods_resource(), string_field(meta, "namespace"), string_field(meta, "name"),
-                              client::PatchType::kMergePatch, patch.dump(), "status");
-  if (!patched) {
-    log::warn(kLog, "{}: cannot update the pod status: {}", pod_key(worker->pod), patched.error().message());
-    co_return;
+  if (comparable == status || (status == worker->last_status && rv == worker->last_status_rv)) return;
+  worker->writing = std::move(status);
+  spawn(write_pod_status(worker->uid));
+}
+
+// The pod's status writer: PATCHes worker->writing, then whatever status
+// came meanwhile, until none is left or the worker is gone.
+asio::awaitable<void> Kubelet::write_pod_status(std::string uid) {
+  bool more = true;
+  while (more) {
+    PodWorker* worker = workers_.at(uid).get();
+    json patch = json::object();
+    patch["status"] = *worker->writing;
+    const json& meta = field(worker->pod, "metadata");
+    const std::string ns = string_field(meta, "namespace");
+    const std::string name = string_field(meta, "name");
+    const std::string body = patch.dump();
+    auto patched =
+        co_await client_->patch(pods_resource(), ns, name, client::PatchType::kMergePatch, body, "status");
+    const auto it = workers_.find(uid);
+    worker = it == workers_.end() ? nullptr : it->second.get();  // the pod's worker may have ended
+    if (worker != nullptr && patched) {
+      ++counters_.pod_status_updates_total;
+      worker->last_status = std::move(*worker->writing);
+      // The informer brings the new object too; keep ours current meanwhile
+      // (unless the informer already brought a newer one).
+      if (string_field(field(*patched, "metadata"), "uid") == worker->uid &&
+          revision(*patched) >= revision(worker->pod)) {
+        worker->pod = *patched;
+        worker->last_status_rv = string_field(field(*patched, "metadata"), "resourceVersion");
+      }
+      log::debug(kLog, "{}/{}: status {}", ns, name, worker->last_status.dump());
+    } else if (worker != nullptr) {
+      // Tried again when the worker next computes the status (its next wake).
+      log::warn(kLog, "{}/{}: cannot update the pod status: {}", ns, name, patched.error().message());
+    }
+    if (worker != nullptr) {
+      worker->writing = std::move(worker->next_status);
+      worker->next_status.reset();
+      if (stopping_) worker->writing.reset();
+    }
+    more = worker != nullptr && worker->writing.has_value();
   }
-  ++counters_.pod_status_updates_total;
-  worker->last_status = status;
-  // The informer brings the new object too; keep ours current meanwhile.
-  if (string_field(field(*patched, "metadata"), "uid") == worker->uid) {
-    worker->pod = *patched;
-    worker->last_status_rv = string_field(field(*patched, "metadata"), "resourceVersion");
-  }
-  log::debug(kLog, "{}: status {}", pod_key(worker->pod), status.dump());
 }
 
 void Kubelet::record_event(const json& pod, const std::string& type, const std::string& reason,

@@ -11,7 +11,9 @@
 //        a container that exited wakes its pod's worker
 //        per pod: a worker coroutine, woken by pod events, relists, and every
 //        relist period: sandbox ──► containers (start / restart with
-//        CrashLoopBackOff / probes) ──► status PATCH when changed
+//        CrashLoopBackOff / probes) ──► status PATCH when changed, by the
+//        pod's status writer, so a slow API server never holds a restart
+//        back (upstream's status manager)
 //        deletionTimestamp or gone ──► stop containers (grace) ──► remove
 //        sandbox ──► DELETE pod (gracePeriodSeconds=0, uid precondition)
 //   after the first pod list: sandboxes of pods unknown here are removed
@@ -122,10 +124,12 @@ class Kubelet {
     bool deleted = false;  // gone from the API
     bool sandbox = false;
     std::string pod_ip;
-    std::vector<ContainerRecord> containers;  // spec order
-    nlohmann::json last_status;               // as last written
-    std::string last_status_rv;               // the pod's resourceVersion after that write
-    SteadyTime probe_anchor;                  // probe ticks count from when the worker began
+    std::vector<ContainerRecord> containers;    // spec order
+    nlohmann::json last_status;                 // as last written
+    std::string last_status_rv;                 // the pod's resourceVersion after that write
+    std::optional<nlohmann::json> next_status;  // to write once the one in flight is done
+    std::optional<nlohmann::json> writing;      // the status PATCH in flight
+    SteadyTime probe_anchor;                    // probe ticks count from when the worker began
     asio::steady_timer wake;
   };
 
@@ -153,7 +157,8 @@ class Kubelet {
   asio::awaitable<std::pair<bool, std::string>> probe_once(ProbeSpec spec, std::string pod_ip,
                                                            std::string container_id);
   asio::awaitable<void> kill_container(PodWorker* worker, std::size_t index, std::string reason);
-  asio::awaitable<void> post_pod_status(PodWorker* worker);
+  void post_pod_status(PodWorker* worker);
+  asio::awaitable<void> write_pod_status(std::string uid);
   asio::awaitable<void> terminate_pod(PodWorker* worker);
   asio::awaitable<void> stop_one(std::string id, int64_t grace_ms, int* pending);
   Millis next_wake(const PodWorker& worker) const;

@@ -23,6 +23,19 @@ std::optional<SteadyTime> first_loss(const PodTimeline& pod, SteadyTime from) {
 
 }  // namespace
 
+std::optional<SteadyTime> losses_seen(const std::map<std::string, PodTimeline>& pods,
+                                      const std::vector<std::string>& hit, SteadyTime from) {
+  SteadyTime latest = from;
+  for (const auto& key : hit) {
+    const auto pod = pods.find(key);
+    if (pod == pods.end()) return std::nullopt;
+    const auto loss = first_loss(pod->second, from);
+    if (!loss) return std::nullopt;
+    latest = std::max(latest, *loss);
+  }
+  return latest;
+}
+
 ControlLoop control_loop(const std::map<std::string, PodTimeline>& pods,
                          const std::map<std::string, std::vector<SteadyTime>>& answers,
                          SteadyTime fault_start) {

@@ -70,4 +70,10 @@ ControlLoop control_loop(const std::map<std::string, PodTimeline>& pods,
                          const std::map<std::string, std::vector<SteadyTime>>& answers,
                          SteadyTime fault_start);
 
+// When the API had shown a loss (as `detected` above) on every one of `hit`
+// ("namespace/name") at or after `from`: the latest of their first losses.
+// None while one of them has shown nothing yet (its kubelet has not told).
+std::optional<SteadyTime> losses_seen(const std::map<std::string, PodTimeline>& pods,
+                                      const std::vector<std::string>& hit, SteadyTime from);
+
 }  // namespace shakeout::metrics

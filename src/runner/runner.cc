@@ -156,7 +156,46 @@ struct RepeatOutcome {
   bool steady = false;
   bool fault_errors = false;
   bool aborted = false;
+  std::string unseen;  // pod faults the API never showed, when recovery timed out waiting for them
 };
+
+// A pod kill or delete is done, for recovery, only once the API has shown
+// it: a loaded kubelet may report a restart after the probes look well
+// again, and the Ready flap it reports would come after the "recovery".
+bool waits_for_api(const Injection& injection) {
+  return injection.fault.target.component == experiment::Component::kPod &&
+         (injection.fault.action == experiment::FaultAction::kKill ||
+          injection.fault.action == experiment::FaultAction::kDelete);
+}
+
+// When the API had shown a loss on every pod a kill or delete hit (from the
+// pod tracker's timelines); `from` with none of them; none while one has not.
+std::optional<SteadyTime> pod_faults_seen(const std::map<std::string, metrics::PodTimeline>& pods,
+                                          const std::vector<std::shared_ptr<Injection>>& injected,
+                                          SteadyTime from) {
+  SteadyTime seen = from;
+  for (const auto& injection : injected) {
+    if (!waits_for_api(*injection)) continue;
+    std::vector<std::string> hit;
+    for (const auto& pod : injection->pods) hit.push_back(pod.ns + "/" + pod.name);
+    const auto shown = metrics::losses_seen(pods, hit, injection->started);
+    if (!shown) return std::nullopt;
+    seen = std::max(seen, *shown);
+  }
+  return seen;
+}
+
+// "kill of pods web-x": the pod faults whose loss the API has not shown.
+std::string unseen_pod_faults(const std::map<std::string, metrics::PodTimeline>& pods,
+                              const std::vector<std::shared_ptr<Injection>>& injected) {
+  std::vector<std::string> unseen;
+  for (const auto& injection : injected) {
+    const std::vector<std::shared_ptr<Injection>> one{injection};
+    if (waits_for_api(*injection) && !pod_faults_seen(pods, one, injection->started))
+      unseen.push_back(fmt::format("{} of {}", to_string(injection->fault.action), injection->resolved));
+  }
+  return fmt::format("{}", fmt::join(unseen, ", "));
+}
 
 // Fills result's "faults", "probes", "expectations" and "passed". Not a
 // coroutine: g++ 12 mishandles braced initializer lists inside coroutines.
@@ -231,7 +270,8 @@ void record_measurements(json& result, const Experiment& experiment,
     if (expect.recovered_within) {
       if (!measured["timeToRecoverMs"].is_number() || !recovered)
         unmet.push_back(
-            fmt::format("not recovered (wanted within {})", format_duration(*expect.recovered_within)));
+            fmt::format("not recovered (wanted within {}){}", format_duration(*expect.recovered_within),
+                        outcome.unseen.empty() ? "" : "; the API never showed the " + outcome.unseen));
       else if (measured["timeToRecoverMs"].get<double>() > ms(*expect.recovered_within))
         unmet.push_back(fmt::format("recovered after {} ms (wanted within {})",
                                     measured["timeToRecoverMs"].get<double>(),
@@ -605,7 +645,8 @@ asio::awaitable<json> Runner::run_once(const Experiment& experiment, int repeat)
   for (const auto& injection : state.injector->injections())
     faults_end = std::max(faults_end, injection->ended.value_or(injection->started));
 
-  // Recovery: every probe holds for stableFor, or the timeout.
+  // Recovery: every probe holds for stableFor, or the timeout. After a pod
+  // kill or delete, stableFor counts from when the API showed it.
   progress("waiting for recovery");
   const SteadyTime recovery_deadline = faults_end + experiment.recovery.timeout;
   // Judged only up to where every probe's samples are answered: a request
@@ -617,7 +658,8 @@ asio::awaitable<json> Runner::run_once(const Experiment& experiment, int repeat)
     end = clock.now();
     for (const auto& probe : state.probes)
       end = metrics::answered_until(probe->samples(), probe->in_flight(), end);
-    recovered = end - faults_end >= experiment.recovery.stable_for;
+    const auto seen = pod_faults_seen(state.pods->timelines(), state.injector->injections(), faults_end);
+    recovered = seen && end - *seen >= experiment.recovery.stable_for;
     for (const auto& probe : state.probes)
       recovered = recovered && metrics::holds_over(probe->samples(), end, experiment.recovery.stable_for);
   }
@@ -644,6 +686,7 @@ asio::awaitable<json> Runner::run_once(const Experiment& experiment, int repeat)
   outcome.steady = before_failures.empty() && after_failures.empty();
   outcome.fault_errors = !fault_errors.empty();
   outcome.aborted = aborted_;
+  if (!recovered) outcome.unseen = unseen_pod_faults(state.pods->timelines(), state.injector->injections());
   record_measurements(result, experiment, state.probes, state.injector->injections(), outcome);
   record_control_loops(result, state.probes, state.pods->timelines(), state.injector->injections());
   if (options_.repeat_ending) options_.repeat_ending();

@@ -305,6 +305,63 @@ TEST_F(RunTest, AServicesLinkGoesDownForAKnownTimeAndTheProbeMeasuresIt) {
   EXPECT_LT(web["latencyP50Ms"].get<double>(), 100) << web.dump();
 }
 
+TEST_F(RunTest, AKillTheApiLearnsOfLateIsRecoveredFromOnlyAfterTheApiShowsIt) {
+  // A kill 50 ms into `latency` on every pod status PATCH.
+  const auto kill_behind_slow_patches = [this](const std::string& name, const std::string& probes,
+                                               const std::string& latency, const std::string& recovery) {
+    return write_experiment(name, fmt::format(R"(  probes:
+{}
+  faults:
+    - {{at: 0s, action: api-latency, target: "api:pods", verbs: [patch], latency: {}, duration: 300ms}}
+    - {{at: 50ms, action: kill, target: "pod:app=web", count: 1}}
+  recovery: {}
+  expect:
+    - {{probe: replicas, recoveredWithin: 10s}}
+)",
+                                              probes, latency, recovery));
+  };
+  // Each status PATCH waits 2 s in the apiserver: the kubelet restarts the
+  // container at once (its status writer waits, not the pod's worker), the
+  // probes look well within ms, and the API shows the restart ~2 s later.
+  const auto late = kill_behind_slow_patches(
+      "late", "    - {name: web, service: web, rate: 200}\n    - {name: replicas, deployment: web}", "2s",
+      "{timeout: 30s, stableFor: 1s}");
+  const fs::path results = out_.path() / "results";
+  auto result = run({"run", late.string(), "-o", results.string()}, 300s);
+  ASSERT_EQ(result.exit_code, 0) << result.out << result.err;
+  const json repeat = json::parse(slurp(results / "late" / "report.json"))["repeats"][0];
+  ASSERT_EQ(repeat["faults"].size(), 2u);
+  const json& kill = repeat["faults"][1];
+  // Recovery waited for the API: the kill's loss is in its control loop,
+  // the replicas probe saw the Ready flap, and stableFor counted from it.
+  const json loop = kill.value("controlLoop", json::object());
+  ASSERT_TRUE(loop.contains("detectedMs")) << kill.dump();
+  EXPECT_GT(loop["detectedMs"].get<double>(), 1500) << loop.dump();
+  EXPECT_TRUE(loop.contains("startedMs")) << loop.dump();
+  const json& replicas = kill["probes"]["replicas"];
+  ASSERT_TRUE(replicas["timeToImpactMs"].is_number()) << kill.dump();
+  EXPECT_GE(repeat["untilMs"].get<double>(),
+            kill["atMs"].get<double>() + loop["detectedMs"].get<double>() + 1000)
+      << repeat["untilMs"];
+  // The runtimes had the container back before the API showed it lost.
+  const json& runtime = kill["probes"]["replicas/runtime"];
+  ASSERT_TRUE(runtime["timeToRecoverMs"].is_number()) << kill.dump();
+  EXPECT_LT(runtime["timeToRecoverMs"].get<double>(), replicas["timeToImpactMs"].get<double>())
+      << kill.dump();
+
+  // An API that never shows the kill within the recovery timeout: not
+  // recovered, and the unmet expectation says what the API never showed.
+  const auto never = kill_behind_slow_patches("never", "    - {name: replicas, deployment: web}", "8s",
+                                              "{timeout: 2s, stableFor: 500ms}");
+  result = run({"run", never.string(), "-o", results.string()}, 300s);
+  EXPECT_EQ(result.exit_code, 1) << result.out << result.err;
+  const json judged = json::parse(slurp(results / "never" / "report.json"))["repeats"][0];
+  EXPECT_FALSE(judged["recovered"].get<bool>());
+  const std::string unmet = judged["expectations"][0]["unmet"][0].get<std::string>();
+  const std::string killed = judged["faults"][1]["resolved"].get<std::string>();
+  EXPECT_EQ(unmet, "not recovered (wanted within 10s); the API never showed the kill of " + killed) << unmet;
+}
+
 TEST_F(RunTest, TheRuntimesSeeANodeCrashBeforeTheApiDoes) {
   // web's 3 pods spread over 2 nodes: node-2 runs at least one.
   const auto path = write_experiment("crash", R"(  probes:

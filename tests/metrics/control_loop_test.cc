@@ -115,5 +115,29 @@ TEST(ControlLoopTest, ALossNotYetRecoveredGivesOnlyDetected) {
   EXPECT_FALSE(loop.started);
 }
 
+TEST(ControlLoopTest, LossesAreSeenOnlyOnceEveryHitPodShowedOneAfterTheFault) {
+  std::map<std::string, PodTimeline> pods;
+  pods["default/web-a"] = running_pod();
+  pods["default/web-b"] = running_pod();
+  pods["default/web-b"].events.insert(pods["default/web-b"].events.begin(), {at(-950), PodEvent::kNotReady});
+  // Nothing shown yet: a killed pod whose kubelet has not written its status.
+  EXPECT_FALSE(losses_seen(pods, {"default/web-a"}, at(0)));
+  // A loss before the fault (web-b's, at -950) does not count.
+  EXPECT_FALSE(losses_seen(pods, {"default/web-b"}, at(0)));
+  // A pod the API never showed at all.
+  EXPECT_FALSE(losses_seen(pods, {"default/web-z"}, at(0)));
+  pods["default/web-a"].events.insert(pods["default/web-a"].events.end(),
+                                      {{at(1500), PodEvent::kNotRunning}, {at(1500), PodEvent::kRunning}});
+  EXPECT_EQ(losses_seen(pods, {"default/web-a"}, at(0)), at(1500));
+  // Two pods hit: seen when the later one shows its loss.
+  EXPECT_FALSE(losses_seen(pods, {"default/web-a", "default/web-b"}, at(0)));
+  pods["default/web-b"].events.insert(pods["default/web-b"].events.end(),
+                                      {{at(700), PodEvent::kTerminating}, {at(900), PodEvent::kDeleted}});
+  EXPECT_EQ(losses_seen(pods, {"default/web-a", "default/web-b"}, at(0)), at(1500));
+  EXPECT_EQ(losses_seen(pods, {"default/web-b"}, at(0)), at(700));
+  // No pod hit: seen from the start.
+  EXPECT_EQ(losses_seen(pods, {}, at(0)), at(0));
+}
+
 }  // namespace
 }  // namespace shakeout::metrics
