@@ -148,6 +148,9 @@ Status route_through_links(cluster::Cluster& cluster, const std::string& service
   return {};
 }
 
+// How long the steady window waits for every probe's first answer.
+constexpr Millis kFirstAnswersTimeout{30000};
+
 // What record_measurements needs to know about a repeat besides its probes.
 struct RepeatOutcome {
   SteadyTime t0{};
@@ -158,6 +161,14 @@ struct RepeatOutcome {
   bool aborted = false;
   std::string unseen;  // pod faults the API never showed, when recovery timed out waiting for them
 };
+
+// Whether every probe has had an answer (a sample not pending).
+bool every_probe_answered(const std::vector<std::unique_ptr<probes::Probe>>& probes_run) {
+  return std::all_of(probes_run.begin(), probes_run.end(), [](const auto& probe) {
+    return std::any_of(probe->samples().begin(), probe->samples().end(),
+                       [](const metrics::Sample& sample) { return !sample.pending; });
+  });
+}
 
 // A pod kill or delete is done, for recovery, only once the API has shown
 // it: a loaded kubelet may report a restart after the probes look well
@@ -583,8 +594,16 @@ asio::awaitable<json> Runner::run_once(const Experiment& experiment, int repeat)
   ++probes_running;
   asio::co_spawn(io_, state.pods->run(), [&probes_running](const std::exception_ptr&) { --probes_running; });
 
-  // Steady window, then the checks over it.
+  // Steady window, then the checks over it. It starts once every probe has
+  // answered and the pod tracker has its first lists (bounded): on a loaded
+  // machine a first watch can take a while, and an empty window proves
+  // nothing (the tracker would take every pod for one created later).
   progress("steady state");
+  const SteadyTime probes_on = clock.now();
+  while (!aborted_ && clock.now() < probes_on + kFirstAnswersTimeout &&
+         !(state.pods->synced() && every_probe_answered(state.probes)))
+    co_await pause(Millis(20));
+  result["probesReadyMs"] = ms_from(probes_on, clock.now());
   co_await pause(experiment.steady_window);
   auto probe_named = [&](const std::string& name) -> probes::Probe& {
     for (auto& probe : state.probes)

@@ -324,14 +324,19 @@ TEST_F(RunTest, AKillTheApiLearnsOfLateIsRecoveredFromOnlyAfterTheApiShowsIt) {
   // container at once (its status writer waits, not the pod's worker), the
   // probes look well within ms, and the API shows the restart ~2 s later.
   const auto late = kill_behind_slow_patches(
-      "late", "    - {name: web, service: web, rate: 200}\n    - {name: replicas, deployment: web}", "2s",
-      "{timeout: 30s, stableFor: 1s}");
+      "late",
+      "    - {name: web, service: web, rate: 200}\n    - {name: replicas, deployment: web}\n"
+      "    - {name: slow, command: [sleep, '1'], timeout: 3s, rate: 2}",
+      "2s", "{timeout: 30s, stableFor: 1s}");
   const fs::path results = out_.path() / "results";
   auto result = run({"run", late.string(), "-o", results.string()}, 300s);
   ASSERT_EQ(result.exit_code, 0) << result.out << result.err;
   const json repeat = json::parse(slurp(results / "late" / "report.json"))["repeats"][0];
   ASSERT_EQ(repeat["faults"].size(), 2u);
   const json& kill = repeat["faults"][1];
+  // The steady window began once every probe had answered: the slow one's
+  // first answer took 1 s.
+  EXPECT_GE(repeat["probesReadyMs"].get<double>(), 1000) << repeat.dump();
   // Recovery waited for the API: the kill's loss is in its control loop,
   // the replicas probe saw the Ready flap, and stableFor counted from it.
   const json loop = kill.value("controlLoop", json::object());
