@@ -440,6 +440,7 @@ void Kubelet::pod_changed(const json& pod) {
   }
   auto worker = std::make_unique<PodWorker>(executor_);
   worker->uid = uid;
+  worker->serial = ++workers_begun_;
   worker->pod = pod;
   worker->probe_anchor = timers_.clock().now();
   workers_.emplace(uid, std::move(worker));
@@ -931,15 +932,19 @@ void Kubelet::post_pod_status(PodWorker* worker) {
   const std::string rv = string_field(field(worker->pod, "metadata"), "resourceVersion");
   if (comparable == status || (status == worker->last_status && rv == worker->last_status_rv)) return;
   worker->writing = std::move(status);
-  spawn(write_pod_status(worker->uid));
+  spawn(write_pod_status(worker->uid, worker->serial));
+}
+
+Kubelet::PodWorker* Kubelet::worker_of(const std::string& uid, uint64_t serial) {
+  const auto it = workers_.find(uid);
+  return it == workers_.end() || it->second->serial != serial ? nullptr : it->second.get();
 }
 
 // The pod's status writer: PATCHes worker->writing, then whatever status
 // came meanwhile, until none is left or the worker is gone.
-asio::awaitable<void> Kubelet::write_pod_status(std::string uid) {
-  bool more = true;
-  while (more) {
-    PodWorker* worker = workers_.at(uid).get();
+asio::awaitable<void> Kubelet::write_pod_status(std::string uid, uint64_t serial) {
+  PodWorker* worker = worker_of(uid, serial);
+  while (worker != nullptr && worker->writing) {
     json patch = json::object();
     patch["status"] = *worker->writing;
     const json& meta = field(worker->pod, "metadata");
@@ -948,8 +953,7 @@ asio::awaitable<void> Kubelet::write_pod_status(std::string uid) {
     const std::string body = patch.dump();
     auto patched =
         co_await client_->patch(pods_resource(), ns, name, client::PatchType::kMergePatch, body, "status");
-    const auto it = workers_.find(uid);
-    worker = it == workers_.end() ? nullptr : it->second.get();  // the pod's worker may have ended
+    worker = worker_of(uid, serial);  // the pod's worker may have ended meanwhile
     if (worker != nullptr && patched) {
       ++counters_.pod_status_updates_total;
       worker->last_status = std::move(*worker->writing);
@@ -970,7 +974,6 @@ asio::awaitable<void> Kubelet::write_pod_status(std::string uid) {
       worker->next_status.reset();
       if (stopping_) worker->writing.reset();
     }
-    more = worker != nullptr && worker->writing.has_value();
   }
 }
 

@@ -120,6 +120,7 @@ class Kubelet {
   struct PodWorker {
     explicit PodWorker(asio::any_io_executor executor) : wake(executor) {}
     std::string uid;
+    uint64_t serial = 0;  // tells a worker from a later one of the same uid
     nlohmann::json pod;
     bool deleted = false;  // gone from the API
     bool sandbox = false;
@@ -158,7 +159,8 @@ class Kubelet {
                                                            std::string container_id);
   asio::awaitable<void> kill_container(PodWorker* worker, std::size_t index, std::string reason);
   void post_pod_status(PodWorker* worker);
-  asio::awaitable<void> write_pod_status(std::string uid);
+  asio::awaitable<void> write_pod_status(std::string uid, uint64_t serial);
+  PodWorker* worker_of(const std::string& uid, uint64_t serial);
   asio::awaitable<void> terminate_pod(PodWorker* worker);
   asio::awaitable<void> stop_one(std::string id, int64_t grace_ms, int* pending);
   Millis next_wake(const PodWorker& worker) const;
@@ -199,6 +201,7 @@ class Kubelet {
   // container), and the numbers of relists begun and last completed.
   std::map<std::string, runtime::ContainerStatus> relisted_;
   uint64_t relists_begun_ = 0;
+  uint64_t workers_begun_ = 0;
   uint64_t relist_done_ = 0;
   std::deque<std::pair<std::string, nlohmann::json>> pending_events_;  // (namespace, event)
   bool event_sink_running_ = false;
