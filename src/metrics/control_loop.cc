@@ -61,13 +61,17 @@ ControlLoop control_loop(const std::map<std::string, PodTimeline>& pods,
     }
   if (recovering == nullptr) {
     if (!detected) return loop;  // nothing lost, nothing added
-    std::optional<SteadyTime> ready_again;
+    // Back: Ready again; or, for a pod the API never showed unready (its
+    // restart seen only as a higher restartCount in one update), running.
+    std::optional<SteadyTime> back_first;
     for (const auto& [key, pod] : pods) {
       const auto loss = first_loss(pod, fault_start);
       if (!loss) continue;
-      const auto ready = first_of(pod, {PodEvent::kReady}, *loss);
-      if (ready && (!ready_again || *ready < *ready_again)) {
-        ready_again = ready;
+      auto back = first_of(pod, {PodEvent::kReady}, *loss);
+      if (!back && !first_of(pod, {PodEvent::kNotReady, PodEvent::kTerminating, PodEvent::kDeleted}, *loss))
+        back = first_of(pod, {PodEvent::kRunning}, *loss);
+      if (back && (!back_first || *back < *back_first)) {
+        back_first = back;
         recovering = &pod;
         loop.pod = key;
       }

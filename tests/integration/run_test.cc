@@ -337,22 +337,22 @@ TEST_F(RunTest, AKillTheApiLearnsOfLateIsRecoveredFromOnlyAfterTheApiShowsIt) {
   // The steady window began once every probe had answered: the slow one's
   // first answer took 1 s.
   EXPECT_GE(repeat["probesReadyMs"].get<double>(), 1000) << repeat.dump();
-  // Recovery waited for the API: the kill's loss is in its control loop,
-  // the replicas probe saw the Ready flap, and stableFor counted from it.
+  // Recovery waited for the API: the kill's loss is in its control loop and
+  // stableFor counted from it. (Whether the API also showed the pod not
+  // Ready depends on the kubelet's statuses meanwhile: under load the
+  // restart and the regained Ready can reach the watch as one update.)
   const json loop = kill.value("controlLoop", json::object());
   ASSERT_TRUE(loop.contains("detectedMs")) << kill.dump();
   EXPECT_GT(loop["detectedMs"].get<double>(), 1500) << loop.dump();
+  EXPECT_EQ(loop.value("pod", ""), "default/" + kill["resolved"].get<std::string>().substr(5)) << loop.dump();
   EXPECT_TRUE(loop.contains("startedMs")) << loop.dump();
-  const json& replicas = kill["probes"]["replicas"];
-  ASSERT_TRUE(replicas["timeToImpactMs"].is_number()) << kill.dump();
   EXPECT_GE(repeat["untilMs"].get<double>(),
             kill["atMs"].get<double>() + loop["detectedMs"].get<double>() + 1000)
       << repeat["untilMs"];
   // The runtimes had the container back before the API showed it lost.
   const json& runtime = kill["probes"]["replicas/runtime"];
   ASSERT_TRUE(runtime["timeToRecoverMs"].is_number()) << kill.dump();
-  EXPECT_LT(runtime["timeToRecoverMs"].get<double>(), replicas["timeToImpactMs"].get<double>())
-      << kill.dump();
+  EXPECT_LT(runtime["timeToRecoverMs"].get<double>(), loop["detectedMs"].get<double>()) << kill.dump();
 
   // An API that never shows the kill within the recovery timeout: not
   // recovered, and the unmet expectation says what the API never showed.

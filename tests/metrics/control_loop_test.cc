@@ -75,6 +75,27 @@ TEST(ControlLoopTest, AContainerRestartedInPlaceHasNoCreatedOrScheduledStep) {
   EXPECT_EQ(loop.serving, milliseconds(80));  // not the answer before the loss
 }
 
+TEST(ControlLoopTest, ARestartTheApiShowedOnlyAsAHigherRestartCountIsStillFollowed) {
+  // One update carried the restart and the Ready it regained (the kubelet's
+  // statuses in between never reached the watch): not running and running
+  // again at the same instant, Ready throughout.
+  std::map<std::string, PodTimeline> pods;
+  pods["default/web-a"] = running_pod();
+  pods["default/web-b"] = running_pod();
+  pods["default/web-a"].events.insert(pods["default/web-a"].events.end(),
+                                      {{at(40), PodEvent::kNotRunning}, {at(40), PodEvent::kRunning}});
+  const auto loop = control_loop(pods, {}, at(0));
+  EXPECT_EQ(loop.pod, "default/web-a");
+  EXPECT_EQ(loop.detected, milliseconds(40));
+  EXPECT_EQ(loop.started, milliseconds(40));
+  EXPECT_FALSE(loop.ready);
+  EXPECT_FALSE(loop.created);
+
+  // A pod still unready after running again is not back.
+  pods["default/web-a"].events.push_back({at(41), PodEvent::kNotReady});
+  EXPECT_EQ(control_loop(pods, {}, at(0)).pod, "");
+}
+
 TEST(ControlLoopTest, NoLossAfterTheFaultMeansNoBreakdown) {
   std::map<std::string, PodTimeline> pods;
   pods["default/web-a"] = running_pod();
