@@ -320,14 +320,14 @@ TEST_F(RunTest, AKillTheApiLearnsOfLateIsRecoveredFromOnlyAfterTheApiShowsIt) {
 )",
                                               probes, latency, recovery));
   };
-  // Each status PATCH waits 2 s in the apiserver: the kubelet restarts the
+  // Each status PATCH waits 3 s in the apiserver: the kubelet restarts the
   // container at once (its status writer waits, not the pod's worker), the
-  // probes look well within ms, and the API shows the restart ~2 s later.
+  // probes look well within ms, and the API shows the restart ~3 s later.
   const auto late = kill_behind_slow_patches(
       "late",
       "    - {name: web, service: web, rate: 200}\n    - {name: replicas, deployment: web}\n"
       "    - {name: slow, command: [sleep, '1'], timeout: 3s, rate: 2}",
-      "2s", "{timeout: 30s, stableFor: 1s}");
+      "3s", "{timeout: 30s, stableFor: 1s}");
   const fs::path results = out_.path() / "results";
   auto result = run({"run", late.string(), "-o", results.string()}, 300s);
   ASSERT_EQ(result.exit_code, 0) << result.out << result.err;
@@ -337,22 +337,21 @@ TEST_F(RunTest, AKillTheApiLearnsOfLateIsRecoveredFromOnlyAfterTheApiShowsIt) {
   // The steady window began once every probe had answered: the slow one's
   // first answer took 1 s.
   EXPECT_GE(repeat["probesReadyMs"].get<double>(), 1000) << repeat.dump();
-  // Recovery waited for the API: the kill's loss is in its control loop and
-  // stableFor counted from it. (Whether the API also showed the pod not
-  // Ready depends on the kubelet's statuses meanwhile: under load the
-  // restart and the regained Ready can reach the watch as one update.)
+  // Recovery waited for the API: the killed pod is the control loop's, and
+  // as the API could show its restart only after the 3 s the PATCH waited,
+  // the repeat ran to at least 3 s + stableFor past the kill. (Whether the
+  // API also showed it not Ready depends on the kubelet's statuses
+  // meanwhile: under load the restart and the regained Ready can reach the
+  // watch as one update.)
   const json loop = kill.value("controlLoop", json::object());
-  ASSERT_TRUE(loop.contains("detectedMs")) << kill.dump();
-  EXPECT_GT(loop["detectedMs"].get<double>(), 1500) << loop.dump();
+  EXPECT_TRUE(loop.contains("detectedMs")) << kill.dump();
   EXPECT_EQ(loop.value("pod", ""), "default/" + kill["resolved"].get<std::string>().substr(5)) << loop.dump();
   EXPECT_TRUE(loop.contains("startedMs")) << loop.dump();
-  EXPECT_GE(repeat["untilMs"].get<double>(),
-            kill["atMs"].get<double>() + loop["detectedMs"].get<double>() + 1000)
-      << repeat["untilMs"];
-  // The runtimes had the container back before the API showed it lost.
+  EXPECT_GE(repeat["untilMs"].get<double>(), kill["atMs"].get<double>() + 3000 + 1000) << repeat["untilMs"];
+  // The runtimes had the container back before the API could know it lost.
   const json& runtime = kill["probes"]["replicas/runtime"];
   ASSERT_TRUE(runtime["timeToRecoverMs"].is_number()) << kill.dump();
-  EXPECT_LT(runtime["timeToRecoverMs"].get<double>(), loop["detectedMs"].get<double>()) << kill.dump();
+  EXPECT_LT(runtime["timeToRecoverMs"].get<double>(), 3000) << kill.dump();
 
   // An API that never shows the kill within the recovery timeout: not
   // recovered, and the unmet expectation says what the API never showed.
