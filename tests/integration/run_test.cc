@@ -355,10 +355,12 @@ TEST_F(RunTest, AKillTheApiLearnsOfLateIsRecoveredFromOnlyAfterTheApiShowsIt) {
 
   // An API that never shows the kill within the recovery timeout: not
   // recovered, and the unmet expectation says what the API never showed.
-  const auto never = kill_behind_slow_patches("never", "    - {name: replicas, deployment: web}", "8s",
-                                              "{timeout: 2s, stableFor: 500ms}");
+  // (The workload's readiness also waits at most recovery.timeout, so it is
+  // 8 s for ASan; the kubelet's requests give up after 10 s.)
+  const auto never = kill_behind_slow_patches("never", "    - {name: replicas, deployment: web}", "9500ms",
+                                              "{timeout: 8s, stableFor: 500ms}");
   result = run({"run", never.string(), "-o", results.string()}, 300s);
-  EXPECT_EQ(result.exit_code, 1) << result.out << result.err;
+  ASSERT_EQ(result.exit_code, 1) << result.out << result.err;
   const json judged = json::parse(slurp(results / "never" / "report.json"))["repeats"][0];
   EXPECT_FALSE(judged["recovered"].get<bool>());
   const std::string unmet = judged["expectations"][0]["unmet"][0].get<std::string>();
