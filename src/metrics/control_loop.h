@@ -15,8 +15,9 @@
 // The recovering pod is the first one created after the fault; with none
 // (a container restarted in place) the first pod that lost and regained
 // Ready after it, or that ran again after a loss with no unready state (a
-// restart the API showed only as a higher restartCount). A step that did not happen (no new pod after a kill, no
-// Service; no loss before a scale-up's new pod) is absent. The pod's own
+// restart the API showed only as a higher restartCount). A step that did
+// not happen (no new pod after a kill, no Service; no loss before a
+// scale-up's new pod) is absent. The pod's own
 // steps are searched each from the one before; endpoints from its start
 // (another watch stream, whose event may overtake the Ready one) and
 // serving from its Ready.
