@@ -179,17 +179,24 @@ bool waits_for_api(const Injection& injection) {
           injection.fault.action == experiment::FaultAction::kDelete);
 }
 
-// When the API had shown a loss on every pod a kill or delete hit (from the
-// pod tracker's timelines); `from` with none of them; none while one has not.
+// When the API had shown a loss on every pod `injection` hit (from the pod
+// tracker's timelines); none while one has not.
+std::optional<SteadyTime> shown_by_api(const std::map<std::string, metrics::PodTimeline>& pods,
+                                       const Injection& injection) {
+  std::vector<std::string> hit;
+  for (const auto& pod : injection.pods) hit.push_back(pod.ns + "/" + pod.name);
+  return metrics::losses_seen(pods, hit, injection.started);
+}
+
+// When the API had shown every pod kill and delete: `from` with none of
+// them; none while one has not.
 std::optional<SteadyTime> pod_faults_seen(const std::map<std::string, metrics::PodTimeline>& pods,
                                           const std::vector<std::shared_ptr<Injection>>& injected,
                                           SteadyTime from) {
   SteadyTime seen = from;
   for (const auto& injection : injected) {
     if (!waits_for_api(*injection)) continue;
-    std::vector<std::string> hit;
-    for (const auto& pod : injection->pods) hit.push_back(pod.ns + "/" + pod.name);
-    const auto shown = metrics::losses_seen(pods, hit, injection->started);
+    const auto shown = shown_by_api(pods, *injection);
     if (!shown) return std::nullopt;
     seen = std::max(seen, *shown);
   }
@@ -200,11 +207,9 @@ std::optional<SteadyTime> pod_faults_seen(const std::map<std::string, metrics::P
 std::string unseen_pod_faults(const std::map<std::string, metrics::PodTimeline>& pods,
                               const std::vector<std::shared_ptr<Injection>>& injected) {
   std::vector<std::string> unseen;
-  for (const auto& injection : injected) {
-    const std::vector<std::shared_ptr<Injection>> one{injection};
-    if (waits_for_api(*injection) && !pod_faults_seen(pods, one, injection->started))
+  for (const auto& injection : injected)
+    if (waits_for_api(*injection) && !shown_by_api(pods, *injection))
       unseen.push_back(fmt::format("{} of {}", to_string(injection->fault.action), injection->resolved));
-  }
   return fmt::format("{}", fmt::join(unseen, ", "));
 }
 
